@@ -1,0 +1,76 @@
+"""Digits as pictures: montages and grids shared by every page."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.express as px
+import plotly.graph_objects as go
+
+DIGIT_COLORS = px.colors.qualitative.T10  # one colour per digit 0..9, the same on every chart
+
+
+def montage(images: np.ndarray, *, cols: int, pad: int = 2, fill: int = 255) -> np.ndarray:
+    """Tile images `(n, h, w)` into one `(rows*(h+pad)-pad, cols*(w+pad)-pad)` picture."""
+    images = np.asarray(images)
+    n, h, w = images.shape
+    rows = max(1, -(-n // cols))
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), fill, dtype=images.dtype)
+    for i, img in enumerate(images):
+        r, c = divmod(i, cols)
+        out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = img
+    return out
+
+
+def digit_image(image: np.ndarray, *, title: str | None = None, height: int = 220) -> go.Figure:
+    """One 28x28 digit (ink bright on dark, as MNIST stores it) as a crisp picture."""
+    fig = px.imshow(np.asarray(image), color_continuous_scale="gray", binary_string=True)
+    fig.update_layout(
+        title=title,
+        height=height,
+        margin=dict(l=0, r=0, t=30 if title else 0, b=0),
+        coloraxis_showscale=False,
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def digit_grid(
+    images: np.ndarray,
+    captions: Sequence[str] | None = None,
+    *,
+    cols: int = 10,
+    title: str | None = None,
+    invert: bool = False,
+) -> go.Figure:
+    """A grid of digits in one image trace (fast even for hundreds), captions under each."""
+    images = np.asarray(images, dtype=np.uint8)
+    if len(images) == 0:
+        raise ValueError("digit_grid needs at least one image")
+    cols = min(cols, len(images))
+    side, pad = images.shape[1], 10 if captions is not None else 2
+    pic = montage(255 - images if invert else images, cols=cols, pad=pad, fill=255 if invert else 0)
+    fig = px.imshow(pic, binary_string=True)
+    if captions is not None:
+        for i, cap in enumerate(captions):
+            r, c = divmod(i, cols)
+            fig.add_annotation(
+                x=c * (side + pad) + side / 2,
+                y=r * (side + pad) + side + pad / 2 - 1,
+                text=cap,
+                showarrow=False,
+                font=dict(size=10),
+                yanchor="middle",
+            )
+    rows = -(-len(images) // cols)
+    fig.update_layout(
+        title=title,
+        margin=dict(l=0, r=0, t=30 if title else 0, b=0),
+        height=max(120, rows * (70 if captions is not None else 60) + (30 if title else 0)),
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_traces(hoverinfo="skip", hovertemplate=None)
+    return fig

@@ -1,0 +1,28 @@
+"""Where the studio keeps its files; tests point these elsewhere through environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    """The user's data folder (`data/`), or `$DRS_DATA_DIR` so tests never touch the real one."""
+    return Path(os.environ.get("DRS_DATA_DIR", ROOT / "data"))
+
+
+def sample_dir() -> Path:
+    """The committed sample (always read from the repository, never from `$DRS_DATA_DIR`)."""
+    return ROOT / "data" / "sample"
+
+
+def models_dir() -> Path:
+    """Saved models (`models/`), or `$DRS_MODELS_DIR` so tests never touch the shipped model."""
+    return Path(os.environ.get("DRS_MODELS_DIR", ROOT / "models"))
+
+
+def cache_dir() -> Path:
+    """Parsed-CSV cache, beside the data but git-ignored."""
+    return Path(os.environ.get("DRS_CACHE_DIR", data_dir() / ".cache"))
