@@ -1,0 +1,1 @@
+"""Page-side helpers: Streamlit caching and session state around `core` (which knows no Streamlit)."""

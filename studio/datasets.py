@@ -1,0 +1,92 @@
+"""Which data this visitor works with, cached once per file or upload.
+
+Files in `data/` (or the committed sample) are shared by everyone; an upload belongs to the
+session that made it, so one visitor's upload never changes what another sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+
+from core import data
+
+_TRAIN_KEY = "upload_train"
+_TEST_KEY = "upload_test"
+
+
+@st.cache_resource(show_spinner="Loading data…", max_entries=8)
+def _load_file(path: str, size: int, mtime_ns: int, expect_labels: bool, source: str) -> data.Dataset:
+    ds = data.load_csv(path, expect_labels=expect_labels, source_kind=source)
+    ds.images.flags.writeable = False  # Shared between sessions: nobody may change it in place.
+    return ds
+
+
+@st.cache_resource(show_spinner="Checking the upload…", max_entries=8)
+def _parse_upload(digest: str, _payload: bytes, name: str, expect_labels: bool | None) -> data.Dataset:
+    ds = data.parse_csv(_payload, name=name, expect_labels=expect_labels, source_kind=data.SOURCE_UPLOAD)
+    ds.images.flags.writeable = False
+    return ds
+
+
+def _from_path(path, expect_labels: bool, source: str) -> data.Dataset:
+    stat = path.stat()
+    return _load_file(str(path), stat.st_size, stat.st_mtime_ns, expect_labels, source)
+
+
+def files() -> data.DataFiles:
+    """Kaggle's files in `data/` if present, else the committed sample (looked up each rerun: cheap)."""
+    return data.find_data()
+
+
+def train_set() -> data.Dataset:
+    """This session's training data: its upload if it made one, else `data/` or the sample."""
+    upload = st.session_state.get(_TRAIN_KEY)
+    if upload is not None:
+        return _parse_upload(*upload)
+    found = files()
+    return _from_path(found.train, True, found.source)
+
+
+def test_set() -> data.Dataset | None:
+    """This session's test data (upload, `data/test.csv`, or the sample's), or None."""
+    upload = st.session_state.get(_TEST_KEY)
+    if upload is not None:
+        return _parse_upload(*upload)
+    found = files()
+    return _from_path(found.test, False, found.source) if found.test is not None else None
+
+
+def test_answers():
+    """Labels of the test set when they are known (the committed sample), else None."""
+    if st.session_state.get(_TEST_KEY) is not None:
+        return None
+    found = files()
+    return data.load_answers(found.answers) if found.answers is not None else None
+
+
+def accept_upload(kind: str, payload: bytes, name: str) -> data.Dataset:
+    """Validate an uploaded train/test CSV; only a valid file replaces the session's current one.
+
+    Raises ValueError (with the file, row and column) for a bad file; nothing changes then.
+    """
+    expect = {"train": True, "test": False}[kind]
+    digest = hashlib.blake2b(payload, digest_size=16).hexdigest()
+    ds = _parse_upload(digest, payload, name, expect)
+    st.session_state[_TRAIN_KEY if kind == "train" else _TEST_KEY] = (digest, payload, name, expect)
+    return ds
+
+
+def forget_uploads() -> None:
+    """Go back to the files in `data/` (or the sample)."""
+    st.session_state.pop(_TRAIN_KEY, None)
+    st.session_state.pop(_TEST_KEY, None)
+
+
+def describe(ds: data.Dataset | None) -> str:
+    """One line for the user: where the data comes from and how big it is."""
+    if ds is None:
+        return "none"
+    labels = f", {int((ds.class_counts() > 0).sum())} classes" if ds.has_labels else ", unlabelled"
+    return f"{ds.name} ({ds.source}): {ds.n:,} digits{labels}"
