@@ -1,0 +1,197 @@
+"""`python -m core ...`: the studio's work without a browser (notebooks, servers, CI).
+
+Each command parses its arguments, calls the same `core` functions the pages use, and prints.
+Bad input ends with one line on stderr and exit code 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from core import data, models, registry
+
+
+def _dataset(path: str | None, *, labelled: bool) -> data.Dataset:
+    if path is None:
+        return data.load_train() if labelled else data.load_test()
+    p = Path(path)
+    if p.suffix == ".zip":
+        train, test = data.load_zip(p)
+        return train if labelled else test
+    return data.load_csv(p, expect_labels=labelled, source_kind=_source_of(p))
+
+
+def _source_of(path: Path) -> str:
+    sample = data.paths.sample_dir().resolve()
+    if path.resolve().parent == sample:
+        return data.SOURCE_SAMPLE
+    if path.name.startswith("mnist-full"):
+        return data.SOURCE_MNIST
+    if path.name.startswith("user_digits"):
+        return data.SOURCE_USER
+    return data.SOURCE_KAGGLE
+
+
+def _progress_bar(snap, width: int = 30) -> str:
+    filled = int(snap.progress * width)
+    eta = f" ETA {snap.eta_s:5.0f}s" if snap.eta_s is not None else ""
+    last = snap.history[-1] if snap.history else {}
+    val = f" val_acc {last['val_accuracy']:.4f}" if last.get("val_accuracy") is not None else ""
+    ips = f" {snap.images_per_s:6.0f} img/s" if snap.images_per_s else ""
+    return f"\r[{'#' * filled}{'.' * (width - filled)}] {snap.progress:6.1%} {snap.message}{val}{ips}{eta}   "
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from core import training
+
+    train = _dataset(args.data, labelled=True)
+    extra = data.load_user_digits() if args.user_digits else None
+    config = training.TrainConfig(
+        arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+        optimizer=args.optimizer, schedule=args.schedule,
+        augment=None if args.augment is None else args.augment == "on",
+        augment_strength=args.augment_strength, val_fraction=args.val_fraction, seed=args.seed,
+        name=args.name, n_estimators=args.n_estimators, label_smoothing=args.label_smoothing,
+    )
+    job = training.TrainingJob(config, train, owner="cli", extra=extra)
+    print(f"training {job.name} ({args.arch}) on {train.name}: {train.n} digits", file=sys.stderr)
+    job.start()
+    last_epoch = 0
+    try:
+        while job.running:
+            time.sleep(0.5)
+            snap = job.snapshot()
+            if not args.quiet:
+                print(_progress_bar(snap), end="", file=sys.stderr, flush=True)
+                if snap.epoch > last_epoch:
+                    last_epoch = snap.epoch
+                    print(file=sys.stderr)
+    except KeyboardInterrupt:
+        print("\nstopping: keeping the best epoch so far…", file=sys.stderr)
+        job.stop()
+    job.join()
+    print(file=sys.stderr)
+    if job.error:
+        print(f"error: {job.error}", file=sys.stderr)
+        return 1
+    if job.result is None:
+        print(job.message, file=sys.stderr)
+        return 1
+    print(json.dumps(job.result))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    for info in registry.list_models():
+        m = info.meta
+        print(json.dumps({
+            "name": info.name, "arch": m.get("arch"), "kind": info.kind, "status": info.status,
+            "val_accuracy": info.val_accuracy, "val_loss": (m.get("metrics") or {}).get("val_loss"),
+            "param_count": m.get("param_count"), "data_source": info.data_source,
+            "data_fingerprint": (m.get("data") or {}).get("fingerprint"),
+            "training_time_s": m.get("training_time_s"), "created_at": m.get("created_at"),
+        }))
+    return 0
+
+
+def cmd_architectures(args: argparse.Namespace) -> int:
+    for arch in models.ARCHITECTURES.values():
+        print(json.dumps({"name": arch.name, "kind": arch.kind, "description": arch.description,
+                          "defaults": arch.defaults}))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from core import submission
+
+    result = submission.predict_to_file(
+        Path(args.test), model_names=args.model or None, out=Path(args.out), tta=args.tta,
+        allow_leakage=args.allow_leakage,
+    )
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_predict_image(args: argparse.Namespace) -> int:
+    from core import inference
+
+    model = registry.load_model(args.model)
+    failed = 0
+    for file in args.images:
+        try:
+            record = inference.predict_image_file(model, Path(file))
+        except ValueError as exc:
+            print(json.dumps({"file": file, "error": str(exc)}))
+            failed += 1
+            continue
+        print(json.dumps(record))
+    return 2 if failed else 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from core import evaluation
+
+    ds = _dataset(args.data, labelled=True)
+    model = registry.load_model(args.model)
+    print(json.dumps(evaluation.evaluate_model(model, ds)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Digit Recognizer Studio")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model and save it under models/")
+    p.add_argument("--data", help="labelled CSV/zip (default: data/train.csv, else the sample)")
+    p.add_argument("--arch", default=models.DEFAULT_ARCH, choices=list(models.ARCHITECTURES))
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--optimizer", choices=["adamw", "adam", "rmsprop", "sgd"])
+    p.add_argument("--schedule", choices=["one-cycle", "cosine", "plateau", "constant"])
+    p.add_argument("--augment", choices=["on", "off"])
+    p.add_argument("--augment-strength", type=float)
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", help="model name (letters, digits, _ . -)")
+    p.add_argument("--n-estimators", type=int, help="trees (random-forest)")
+    p.add_argument("--user-digits", action="store_true", help="add data/user_digits.csv to training")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="predict a test CSV and write a Kaggle submission.csv")
+    p.add_argument("--test", required=True)
+    p.add_argument("--model", action="append", help="model name; repeat for an ensemble")
+    p.add_argument("--out", default="submission.csv")
+    p.add_argument("--tta", action="store_true", help="test-time augmentation")
+    p.add_argument("--allow-leakage", action="store_true",
+                   help="write even if a model saw test digits (recorded in the sidecar JSON)")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("predict-image", help="read digits from image files; one JSON line each")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--model")
+    p.set_defaults(func=cmd_predict_image)
+
+    p = sub.add_parser("evaluate", help="metrics of a model on a labelled CSV, as JSON")
+    p.add_argument("--data", required=True)
+    p.add_argument("--model")
+    p.set_defaults(func=cmd_evaluate)
+
+    sub.add_parser("models", help="saved models, one JSON object per line").set_defaults(func=cmd_models)
+    sub.add_parser("architectures", help="available architectures").set_defaults(func=cmd_architectures)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

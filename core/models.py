@@ -1,0 +1,254 @@
+"""The architecture zoo: one small factory per model, Keras CNNs and a scikit-learn baseline.
+
+Every Keras model takes raw images `(n, 28, 28)` float32 in 0..255 (ink bright, as MNIST stores
+it) and returns class probabilities `(n, 10)`; rescaling and augmentation live inside the model,
+so the saved file is all a caller needs. Keras is imported inside the builders only: listing
+architectures must not cost a TensorFlow start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+KERAS = "keras"
+SKLEARN = "sklearn"
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A model family: how to build it and the training settings that suit it."""
+
+    name: str
+    description: str
+    kind: str
+    build: Callable[..., Any]
+    defaults: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+
+def _augmentation(strength: float):
+    """Small random rotations, zooms and shifts, as the best Kaggle notebooks use.
+
+    `strength` 1.0 means +-10 degrees, +-10% zoom and +-10% shift; the layers only act while
+    training, so the saved model predicts on the image as given.
+    """
+    from keras import layers
+
+    s = float(strength)
+    return [
+        layers.RandomRotation(10 * s / 360, fill_mode="constant", name="aug_rotate"),
+        layers.RandomZoom(0.1 * s, fill_mode="constant", name="aug_zoom"),
+        layers.RandomTranslation(0.1 * s, 0.1 * s, fill_mode="constant", name="aug_shift"),
+    ]
+
+
+def _input(augment: bool, strength: float):
+    """Raw 28x28 0..255 images in; a (28, 28, 1) tensor in 0..1 out, augmented when training."""
+    import keras
+    from keras import layers
+
+    inp = keras.Input((28, 28), name="pixels")
+    h = layers.Reshape((28, 28, 1))(inp)
+    h = layers.Rescaling(1 / 255)(h)
+    if augment and strength > 0:
+        for layer in _augmentation(strength):
+            h = layer(h)
+    return inp, h
+
+
+def _conv_bn(h, filters: int, kernel: int, strides: int = 1):
+    from keras import layers
+
+    h = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(h)
+    h = layers.BatchNormalization()(h)
+    return layers.ReLU()(h)
+
+
+# --------------------------------------------------------------------------- Keras builders
+
+
+def build_dr_cnn(*, augment: bool = True, augment_strength: float = 1.0, dropout: float = 0.3):
+    """Our default: VGG-style 3x3 conv blocks with batch norm, strided-conv downsampling
+    instead of pooling, and a global-average head (few parameters, fast on a CPU)."""
+    import keras
+    from keras import layers
+
+    inp, h = _input(augment, augment_strength)
+    h = _conv_bn(h, 32, 3)
+    h = _conv_bn(h, 32, 3)
+    h = _conv_bn(h, 32, 5, strides=2)  # 14x14: a learned downsampling beats max-pooling here
+    h = layers.Dropout(dropout)(h)
+    h = _conv_bn(h, 64, 3)
+    h = _conv_bn(h, 64, 3)
+    h = _conv_bn(h, 64, 5, strides=2)  # 7x7
+    h = layers.Dropout(dropout)(h)
+    h = _conv_bn(h, 128, 3)
+    h = layers.GlobalAveragePooling2D()(h)
+    h = layers.Dropout(dropout)(h)
+    out = layers.Dense(10, activation="softmax", name="probs")(h)
+    return keras.Model(inp, out, name="dr_cnn")
+
+
+def build_kaggle_cnn(*, augment: bool = True, augment_strength: float = 1.0):
+    """The popular Kaggle notebook's CNN: two 5x5 and two 3x3 conv blocks (32/64 filters),
+    max-pooling, dense 256 (the reference our default must beat)."""
+    import keras
+    from keras import layers
+
+    inp, h = _input(augment, augment_strength)
+    h = layers.Conv2D(32, 5, padding="same", activation="relu")(h)
+    h = layers.Conv2D(32, 5, padding="same", activation="relu")(h)
+    h = layers.MaxPool2D()(h)
+    h = layers.Dropout(0.25)(h)
+    h = layers.Conv2D(64, 3, padding="same", activation="relu")(h)
+    h = layers.Conv2D(64, 3, padding="same", activation="relu")(h)
+    h = layers.MaxPool2D(strides=2)(h)
+    h = layers.Dropout(0.25)(h)
+    h = layers.Flatten()(h)
+    h = layers.Dense(256, activation="relu")(h)
+    h = layers.Dropout(0.5)(h)
+    out = layers.Dense(10, activation="softmax", name="probs")(h)
+    return keras.Model(inp, out, name="kaggle_cnn")
+
+
+def build_lenet5(*, augment: bool = False, augment_strength: float = 1.0):
+    """LeCun et al. 1998: two conv/pool stages and three dense layers (tanh, average pooling)."""
+    import keras
+    from keras import layers
+
+    inp, h = _input(augment, augment_strength)
+    h = layers.Conv2D(6, 5, padding="same", activation="tanh")(h)
+    h = layers.AveragePooling2D(2)(h)
+    h = layers.Conv2D(16, 5, activation="tanh")(h)
+    h = layers.AveragePooling2D(2)(h)
+    h = layers.Flatten()(h)
+    h = layers.Dense(120, activation="tanh")(h)
+    h = layers.Dense(84, activation="tanh")(h)
+    out = layers.Dense(10, activation="softmax", name="probs")(h)
+    return keras.Model(inp, out, name="lenet5")
+
+
+def build_mlp(*, augment: bool = False, augment_strength: float = 1.0, hidden: int = 256):
+    """A small multilayer perceptron on the 784 raw pixels: what a CNN's convolutions add."""
+    import keras
+    from keras import layers
+
+    inp, h = _input(augment, augment_strength)
+    h = layers.Flatten()(h)
+    h = layers.Dense(hidden, activation="relu")(h)
+    h = layers.Dropout(0.2)(h)
+    h = layers.Dense(hidden // 2, activation="relu")(h)
+    out = layers.Dense(10, activation="softmax", name="probs")(h)
+    return keras.Model(inp, out, name="mlp")
+
+
+# --------------------------------------------------------------------------- scikit-learn
+
+
+def build_random_forest(*, n_estimators: int = 200, seed: int = 0, **_: Any):
+    """RandomForest on raw pixels, as in scikit-learn's classic digits demo."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(n_estimators=n_estimators, n_jobs=-1, random_state=seed)
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    a.name: a
+    for a in [
+        Architecture(
+            "dr-cnn",
+            "Default CNN: 3x3 conv blocks + batch norm, strided convs, augmentation, one-cycle LR",
+            KERAS,
+            build_dr_cnn,
+            dict(
+                epochs=30,
+                batch_size=128,
+                learning_rate=3e-3,
+                optimizer="adamw",
+                schedule="one-cycle",
+                augment=True,
+                augment_strength=1.0,
+            ),
+        ),
+        Architecture(
+            "kaggle-cnn",
+            "Popular Kaggle notebook CNN: 5x5+3x3 conv blocks, dense 256, RMSprop, LR on plateau",
+            KERAS,
+            build_kaggle_cnn,
+            dict(
+                epochs=20,
+                batch_size=86,
+                learning_rate=1e-3,
+                optimizer="rmsprop",
+                schedule="plateau",
+                augment=True,
+                augment_strength=1.0,
+            ),
+        ),
+        Architecture(
+            "lenet5",
+            "LeNet-5 (1998): two conv/pool stages, three dense layers",
+            KERAS,
+            build_lenet5,
+            dict(
+                epochs=10,
+                batch_size=64,
+                learning_rate=1e-3,
+                optimizer="adam",
+                schedule="constant",
+                augment=False,
+                augment_strength=1.0,
+            ),
+        ),
+        Architecture(
+            "mlp",
+            "Multilayer perceptron on raw pixels (256-128)",
+            KERAS,
+            build_mlp,
+            dict(
+                epochs=10,
+                batch_size=128,
+                learning_rate=1e-3,
+                optimizer="adam",
+                schedule="constant",
+                augment=False,
+                augment_strength=1.0,
+            ),
+        ),
+        Architecture(
+            "random-forest",
+            "scikit-learn RandomForest on raw pixels (the classic digits-demo baseline)",
+            SKLEARN,
+            build_random_forest,
+            dict(n_estimators=200),
+        ),
+    ]
+}
+DEFAULT_ARCH = "dr-cnn"
+
+
+def get_architecture(name: str) -> Architecture:
+    """The architecture called `name`; the error lists the ones that exist."""
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown architecture {name!r}; choose one of: {', '.join(ARCHITECTURES)}"
+        ) from None
+
+
+def build(name: str, **options: Any):
+    """A fresh, untrained model of architecture `name` (Keras model or scikit-learn estimator)."""
+    return get_architecture(name).build(**options)
+
+
+def parameter_count(name: str) -> int | None:
+    """Trainable size of a Keras architecture (None for the forest, whose size depends on data)."""
+    arch = get_architecture(name)
+    if arch.kind != KERAS:
+        return None
+    return int(arch.build().count_params())
