@@ -64,7 +64,9 @@ def _conv_bn(h, filters: int, kernel: int, strides: int = 1):
     from keras import layers
 
     h = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(h)
-    h = layers.BatchNormalization()(h)
+    # momentum 0.9, not Keras' 0.99: with ~70 steps an epoch the moving averages must settle fast,
+    # or validation accuracy lags for several epochs.
+    h = layers.BatchNormalization(momentum=0.9)(h)
     return layers.ReLU()(h)
 
 
@@ -72,20 +74,16 @@ def _conv_bn(h, filters: int, kernel: int, strides: int = 1):
 
 
 def build_dr_cnn(*, augment: bool = True, augment_strength: float = 1.0, dropout: float = 0.3):
-    """Our default: VGG-style 3x3 conv blocks with batch norm, strided-conv downsampling
-    instead of pooling, and a global-average head (few parameters, fast on a CPU)."""
+    """Our default: 3x3 conv pairs with batch norm, a strided conv (not pooling) to downsample,
+    and a global-average head. 141k parameters, about twice the Kaggle CNN's images/s on a CPU."""
     import keras
     from keras import layers
 
     inp, h = _input(augment, augment_strength)
     h = _conv_bn(h, 32, 3)
-    h = _conv_bn(h, 32, 3)
-    h = _conv_bn(h, 32, 5, strides=2)  # 14x14: a learned downsampling beats max-pooling here
-    h = layers.Dropout(dropout)(h)
+    h = _conv_bn(h, 32, 3, strides=2)  # 14x14: a learned downsampling beats max-pooling here
     h = _conv_bn(h, 64, 3)
-    h = _conv_bn(h, 64, 3)
-    h = _conv_bn(h, 64, 5, strides=2)  # 7x7
-    h = layers.Dropout(dropout)(h)
+    h = _conv_bn(h, 64, 3, strides=2)  # 7x7
     h = _conv_bn(h, 128, 3)
     h = layers.GlobalAveragePooling2D()(h)
     h = layers.Dropout(dropout)(h)
