@@ -1,0 +1,108 @@
+"""Digit Recognizer Studio — landing page: which data, which models, where to go next.
+
+Thin by design: it reads `core` and renders. It never imports TensorFlow (a test checks).
+"""
+
+import pandas as pd
+import streamlit as st
+
+from core import registry
+from studio import datasets
+
+st.set_page_config(page_title="Digit Recognizer Studio", page_icon="✍️", layout="wide")
+
+st.title("✍️ Digit Recognizer Studio")
+st.caption(
+    "Explore Kaggle's Digit Recognizer data (MNIST), train Keras models and watch them learn, "
+    "find where they fail, draw digits for them to read, and export a valid submission.csv."
+)
+
+# ---- data
+st.subheader("Data")
+try:
+    train = datasets.train_set()
+    test = datasets.test_set()
+except ValueError as exc:
+    st.error(f"The data in `data/` cannot be used: {exc}")
+    st.stop()
+
+files = datasets.files()
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Training digits", f"{train.n:,}", key="metric_train_rows")
+c2.metric("Classes", int((train.class_counts() > 0).sum()), key="metric_classes")
+c3.metric("Test digits", f"{test.n:,}" if test is not None else "—", key="metric_test_rows")
+c4.metric("Source", train.source, key="metric_source")
+st.write(f"**Train:** {datasets.describe(train)}  \n**Test:** {datasets.describe(test)}")
+if train.source == "sample":
+    st.info(
+        "Using the committed sample (10,000 real MNIST digits split 9,000 train / 1,000 test, "
+        "test answers kept aside for scoring). Put Kaggle's `train.csv` and `test.csv` "
+        "(or `digit-recognizer.zip`) in `data/`, or upload them below."
+    )
+elif train.source == "mnist-download":
+    st.warning(
+        "Training on the full MNIST download. Kaggle's test digits are MNIST digits: models "
+        "trained on it would score ~100% on Kaggle by leakage, so the Submit page refuses them."
+    )
+
+with st.expander("Bring your own data (upload Kaggle's train.csv / test.csv)"):
+    st.caption("Uploads stay in your session only. Files up to 200 MB; csv or csv.gz.")
+    for kind in ("train", "test"):
+        up = st.file_uploader(f"{kind}.csv", type=["csv", "gz"], key=f"upload_{kind}_file")
+        if up is not None:
+            try:
+                ds = datasets.accept_upload(kind, up.getvalue(), up.name)
+                st.success(f"{kind}: {datasets.describe(ds)}")
+            except ValueError as exc:
+                st.error(f"{exc} — nothing was changed.")
+    if st.button("Use the files in data/ again", key="forget_uploads"):
+        datasets.forget_uploads()
+        st.rerun()
+
+# ---- models
+st.subheader("Saved models")
+infos = registry.list_models()
+if not infos:
+    st.info("No saved model yet. Train one on the **Train** page or with `python -m core train`.")
+else:
+    board = pd.DataFrame(
+        [
+            {
+                "model": i.name,
+                "architecture": i.meta.get("arch"),
+                "validation accuracy": i.val_accuracy,
+                "parameters": i.meta.get("param_count"),
+                "training time (s)": i.meta.get("training_time_s"),
+                "trained on": i.data_source,
+                "status": i.status,
+                "created": i.meta.get("created_at", "")[:16],
+            }
+            for i in infos
+        ]
+    )
+    st.dataframe(
+        board,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "validation accuracy": st.column_config.ProgressColumn(
+                format="percent", min_value=0.0, max_value=1.0
+            )
+        },
+        key="leaderboard",
+    )
+
+# ---- where next
+st.subheader("Where next")
+cols = st.columns(5)
+pages = [
+    ("pages/1_🔍_Explore.py", "Explore", "class balance, digit grids, PCA/t-SNE maps, data checks"),
+    ("pages/2_🏋️_Train.py", "Train", "train Keras CNNs or a RandomForest, live curves"),
+    ("pages/3_📊_Evaluate.py", "Evaluate", "confusion matrix, mistakes, calibration, comparison"),
+    ("pages/4_✏️_Draw.py", "Draw", "draw a digit and watch the model read it"),
+    ("pages/5_📤_Submit.py", "Submit", "predict test.csv, download submission.csv"),
+]
+for col, (path, label, blurb) in zip(cols, pages, strict=True):
+    with col:
+        st.page_link(path, label=label)
+        st.caption(blurb)
