@@ -3,6 +3,8 @@
 Thin by design: it reads `core` and renders. It never imports TensorFlow (a test checks).
 """
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -28,10 +30,10 @@ except ValueError as exc:
 
 files = datasets.files()
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Training digits", f"{train.n:,}", key="metric_train_rows")
-c2.metric("Classes", int((train.class_counts() > 0).sum()), key="metric_classes")
-c3.metric("Test digits", f"{test.n:,}" if test is not None else "—", key="metric_test_rows")
-c4.metric("Source", train.source, key="metric_source")
+c1.metric("Training digits", f"{train.n:,}")
+c2.metric("Classes", int((train.class_counts() > 0).sum()))
+c3.metric("Test digits", f"{test.n:,}" if test is not None else "—")
+c4.metric("Source", train.source)
 st.write(f"**Train:** {datasets.describe(train)}  \n**Test:** {datasets.describe(test)}")
 if train.source == "sample":
     st.info(
@@ -102,7 +104,11 @@ pages = [
     ("pages/4_✏️_Draw.py", "Draw", "draw a digit and watch the model read it"),
     ("pages/5_📤_Submit.py", "Submit", "predict test.csv, download submission.csv"),
 ]
+here = Path(__file__).parent
 for col, (path, label, blurb) in zip(cols, pages, strict=True):
     with col:
-        st.page_link(path, label=label)
+        if (here / path).is_file():
+            st.page_link(path, label=label)
+        else:
+            st.markdown(f"**{label}** (not installed)")
         st.caption(blurb)

@@ -1,0 +1,85 @@
+"""Home page: data status, leaderboard (or its empty state), links; never imports TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    for var, sub in (("DRS_MODELS_DIR", "models"), ("DRS_DATA_DIR", "data"), ("DRS_CACHE_DIR", "cache")):
+        (tmp_path / sub).mkdir()
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    return tmp_path
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_home_shows_sample_and_empty_model_state(isolated):
+    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
+    assert not at.exception
+    assert _metric(at, "Training digits") == "9,000"
+    assert _metric(at, "Test digits") == "1,000"
+    assert _metric(at, "Classes") == "10"
+    assert _metric(at, "Source") == "sample"
+    assert any("No saved model yet" in i.value for i in at.info)
+
+
+def test_home_lists_saved_models_best_first(isolated):
+    models = isolated / "models"
+    for name, acc in (("weak", 0.91), ("strong", 0.99)):
+        (models / name).mkdir()
+        (models / name / "model.keras").write_bytes(b"placeholder, never loaded by Home")
+        (models / name / "meta.json").write_text(
+            json.dumps({"arch": "mlp", "metrics": {"val_accuracy": acc}, "data": {"source": "sample"}})
+        )
+    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
+    assert not at.exception
+    board = at.dataframe[0].value
+    assert list(board["model"]) == ["strong", "weak"]
+    assert list(board["validation accuracy"]) == [0.99, 0.91]
+
+
+def _upload_script():
+    import streamlit as st
+
+    from studio import datasets
+
+    good = datasets.data.to_csv_bytes(datasets.train_set().images[:50], datasets.train_set().labels[:50])
+    datasets.accept_upload("train", good, "mine.csv")
+    try:
+        datasets.accept_upload("train", b"label,pixel0\n1,2\n", "bad.csv")
+    except ValueError as exc:
+        st.error(str(exc))
+    st.metric("rows", datasets.train_set().n)
+    st.metric("name", datasets.train_set().name)
+
+
+def test_a_bad_upload_is_refused_and_the_good_one_kept(isolated):
+    at = AppTest.from_function(_upload_script, default_timeout=60).run()
+    assert not at.exception
+    assert "bad.csv: header has 2 columns, expected 785" in at.error[0].value
+    assert _metric(at, "rows") == "50"
+    assert _metric(at, "name") == "mine.csv"
+
+
+def test_home_does_not_import_tensorflow(isolated):
+    code = (
+        "import sys; from streamlit.testing.v1 import AppTest; "
+        f"at = AppTest.from_file({str(ROOT / 'Home.py')!r}, default_timeout=60).run(); "
+        "assert not at.exception, at.exception; "
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False False"
