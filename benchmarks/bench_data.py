@@ -1,0 +1,146 @@
+"""How fast is loading a Kaggle-sized train.csv? Prints medians; asserts nothing.
+
+Builds a 42,000-row train.csv (Kaggle's size, ~73 MB) in a temporary folder by tiling the shared
+10,000 MNIST digits (`../shared/data/mnist-train-10k.csv.gz` beside the repository, or
+`--source FILE`; the committed 9,000-digit sample if neither is there), then times:
+
+- pandas' default `read_csv` (the usual way; it neither validates nor reshapes),
+- our cold load: `load_csv(..., use_cache=False)` (parse + validate + reshape + fingerprint),
+- our first load with an empty cache (cold + writing the cache),
+- our warm load (cache hit).
+
+Targets: cold <= 1.0 s, warm <= 0.1 s. The machine is shared, so the load average is printed
+too: read the figures with it in mind.
+
+    python benchmarks/bench_data.py [--rows 42000] [--runs 5] [--source FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core import data, paths  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data" / "mnist-train-10k.csv.gz"
+TARGET_COLD_S = 1.0
+TARGET_WARM_S = 0.1
+
+
+def pick_source(requested: str | None) -> Path:
+    """The CSV to tile: --source, else the shared 10k digits, else the committed sample."""
+    if requested:
+        path = Path(requested)
+        if not path.is_file():
+            sys.exit(f"--source {path}: no such file")
+        return path
+    if SHARED.is_file():
+        return SHARED
+    fallback = paths.sample_dir() / "train.csv.gz"
+    print(
+        f"note: {SHARED} not found (expected the shared data folder beside the repository); "
+        f"tiling the committed sample {fallback.relative_to(ROOT)} instead",
+        file=sys.stderr,
+    )
+    return fallback
+
+
+def build_train_csv(source: Path, rows: int, out: Path) -> Path:
+    """Kaggle-sized train.csv: the source's rows repeated until there are `rows` of them."""
+    raw = source.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    header, body = raw.split(b"\n", 1)
+    if not header.startswith(b"label,pixel0"):
+        sys.exit(f"{source}: not a Kaggle train file (header {header[:30]!r})")
+    lines = body.rstrip(b"\n").replace(b"\r", b"").split(b"\n")
+    tiled = [lines[i % len(lines)] for i in range(rows)]
+    out.write_bytes(header + b"\n" + b"\n".join(tiled) + b"\n")
+    return out
+
+
+def median_time(fn: Callable[[], object], runs: int, before: Callable[[], None] | None = None) -> float:
+    """Median wall time of `fn` over `runs` runs (`before` runs untimed ahead of each)."""
+    times = []
+    for _ in range(runs):
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def machine_load() -> str:
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return "load average unknown"
+    cores = os.cpu_count() or 1
+    busy = "busy" if one > 0.5 * cores else "quiet"
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {cores} cores: {busy}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=42_000, help="rows in the built train.csv")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per figure (median shown)")
+    parser.add_argument("--source", help="a Kaggle-format train CSV (or .csv.gz) to tile")
+    args = parser.parse_args()
+
+    import pandas as pd  # imported here so its import time is not in any figure
+
+    source = pick_source(args.source)
+    with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
+        tmp = Path(tmp)
+        os.environ["DRS_CACHE_DIR"] = str(tmp / "cache")  # never the real data/.cache
+        csv = build_train_csv(source, args.rows, tmp / "train.csv")
+        print(f"source: {source} -> {csv.name}: {args.rows} rows, {csv.stat().st_size / 2**20:.1f} MB")
+        print(f"before: {machine_load()}")
+
+        # Warm up imports and the page cache once, untimed.
+        pd.read_csv(csv, nrows=10)
+        data.parse_csv(csv.read_bytes()[:200_000].rsplit(b"\n", 1)[0] + b"\n")
+
+        def clear_cache() -> None:
+            for f in (tmp / "cache").glob("*"):
+                f.unlink()
+
+        def load(use_cache: bool) -> data.Dataset:
+            return data.load_csv(csv, expect_labels=True, use_cache=use_cache)
+
+        results = {
+            "pandas read_csv (default)": median_time(lambda: pd.read_csv(csv), args.runs),
+            "ours cold (use_cache=False)": median_time(lambda: load(False), args.runs),
+            "ours first load, empty cache": median_time(lambda: load(True), args.runs, before=clear_cache),
+        }
+        load(True)
+        results["ours warm (cache hit)"] = median_time(lambda: load(True), args.runs)
+
+        ds = load(True)
+        assert ds.images.shape == (args.rows, 28, 28) and ds.labels.shape == (args.rows,)
+        print(f"after:  {machine_load()}")
+        print(f"\nmedian of {args.runs} runs:")
+        pandas_s = results["pandas read_csv (default)"]
+        for label, seconds in results.items():
+            print(f"  {label:32s} {seconds:7.3f} s   {seconds / pandas_s:5.2f}x pandas")
+        cold, warm = results["ours cold (use_cache=False)"], results["ours warm (cache hit)"]
+        verdict = {True: "met", False: "MISSED"}
+        print(
+            f"\ntargets: cold {cold:.3f} s <= {TARGET_COLD_S} s: {verdict[cold <= TARGET_COLD_S]}; "
+            f"warm {warm:.3f} s <= {TARGET_WARM_S} s: {verdict[warm <= TARGET_WARM_S]}"
+        )
+
+
+if __name__ == "__main__":
+    main()
