@@ -51,11 +51,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     train = _dataset(args.data, labelled=True)
     extra = data.load_user_digits() if args.user_digits else None
     config = training.TrainConfig(
-        arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-        optimizer=args.optimizer, schedule=args.schedule,
+        arch=args.arch,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        optimizer=args.optimizer,
+        schedule=args.schedule,
         augment=None if args.augment is None else args.augment == "on",
-        augment_strength=args.augment_strength, val_fraction=args.val_fraction, seed=args.seed,
-        name=args.name, n_estimators=args.n_estimators, label_smoothing=args.label_smoothing,
+        augment_strength=args.augment_strength,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        name=args.name,
+        n_estimators=args.n_estimators,
+        label_smoothing=args.label_smoothing,
     )
     job = training.TrainingJob(config, train, owner="cli", extra=extra)
     print(f"training {job.name} ({args.arch}) on {train.name}: {train.n} digits", file=sys.stderr)
@@ -88,20 +96,38 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     for info in registry.list_models():
         m = info.meta
-        print(json.dumps({
-            "name": info.name, "arch": m.get("arch"), "kind": info.kind, "status": info.status,
-            "val_accuracy": info.val_accuracy, "val_loss": (m.get("metrics") or {}).get("val_loss"),
-            "param_count": m.get("param_count"), "data_source": info.data_source,
-            "data_fingerprint": (m.get("data") or {}).get("fingerprint"),
-            "training_time_s": m.get("training_time_s"), "created_at": m.get("created_at"),
-        }))
+        print(
+            json.dumps(
+                {
+                    "name": info.name,
+                    "arch": m.get("arch"),
+                    "kind": info.kind,
+                    "status": info.status,
+                    "val_accuracy": info.val_accuracy,
+                    "val_loss": (m.get("metrics") or {}).get("val_loss"),
+                    "param_count": m.get("param_count"),
+                    "data_source": info.data_source,
+                    "data_fingerprint": (m.get("data") or {}).get("fingerprint"),
+                    "training_time_s": m.get("training_time_s"),
+                    "created_at": m.get("created_at"),
+                }
+            )
+        )
     return 0
 
 
 def cmd_architectures(args: argparse.Namespace) -> int:
     for arch in models.ARCHITECTURES.values():
-        print(json.dumps({"name": arch.name, "kind": arch.kind, "description": arch.description,
-                          "defaults": arch.defaults}))
+        print(
+            json.dumps(
+                {
+                    "name": arch.name,
+                    "kind": arch.kind,
+                    "description": arch.description,
+                    "defaults": arch.defaults,
+                }
+            )
+        )
     return 0
 
 
@@ -109,7 +135,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from core import submission
 
     result = submission.predict_to_file(
-        Path(args.test), model_names=args.model or None, out=Path(args.out), tta=args.tta,
+        Path(args.test),
+        model_names=args.model or None,
+        out=Path(args.out),
+        tta=args.tta,
         allow_leakage=args.allow_leakage,
     )
     print(json.dumps(result))
@@ -169,8 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", help="model name; repeat for an ensemble")
     p.add_argument("--out", default="submission.csv")
     p.add_argument("--tta", action="store_true", help="test-time augmentation")
-    p.add_argument("--allow-leakage", action="store_true",
-                   help="write even if a model saw test digits (recorded in the sidecar JSON)")
+    p.add_argument(
+        "--allow-leakage",
+        action="store_true",
+        help="write even if a model saw test digits (recorded in the sidecar JSON)",
+    )
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("predict-image", help="read digits from image files; one JSON line each")
