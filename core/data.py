@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import re
 import tempfile
 import zipfile
 import zlib
@@ -148,7 +149,9 @@ def _open_bytes(source: str | Path | bytes, name: str) -> bytes:
     if data[:2] == b"\x1f\x8b":
         data = _gunzip(data, name)
     elif data[:4] == b"PK\x03\x04":
-        raise ValueError(f"{name}: is a zip archive, not a CSV; use load_zip() or unzip it first")
+        raise ValueError(
+            f"{name}: is a zip archive, not a CSV; unzip it and use the train.csv / test.csv inside"
+        )
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise ValueError(f"{name}: is UTF-16 encoded; save it as UTF-8 CSV")
     if data[:3] == b"\xef\xbb\xbf":
@@ -244,26 +247,28 @@ def _split_header(data: bytes, name: str) -> tuple[list[str], int]:
     return header, end
 
 
-def _describe_cell(text: str, lo: int, hi: int) -> str | None:
-    """Why a cell is not an integer lo..hi (None if it is one: '7', ' 7', '7.0')."""
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+_HEX = re.compile(r"0[xX][0-9a-fA-F]+", re.ASCII)
+
+
+def _cell_value(text: str, lo: int, hi: int) -> tuple[int | None, str | None]:
+    """A cell's integer lo..hi ('7', ' 7', '7.0', '0x7' are all 7), or why it is not one."""
     value = text.strip()
     if value == "":
-        return "empty cell"
-    try:
-        number = int(value)
-    except ValueError:
-        try:
-            real = float(value)
-        except ValueError:
-            return f"{value[:30]!r} is not a number"
-        if not math.isfinite(real):
-            return f"{value[:30]!r} is not a number"
-        if real != int(real):
-            return f"{value[:30]} is not a whole number"
-        number = int(real)
-    if not lo <= number <= hi:
-        return f"{value[:30]} is out of range"
-    return None
+        return None, "empty cell"
+    if _HEX.fullmatch(value):  # pyarrow's own integer parser reads these too
+        number = int(value, 16)
+        return (number, None) if lo <= number <= hi else (None, f"{value[:30]} is out of range")
+    if not _NUMBER.fullmatch(value):
+        return None, f"{value[:30]!r} is not a number"
+    real = float(value)
+    if not math.isfinite(real):
+        return None, f"{value[:30]!r} is not a number"
+    if real != int(real):
+        return None, f"{value[:30]} is not a whole number"
+    if not lo <= int(real) <= hi:
+        return None, f"{value[:30]} is out of range"
+    return int(real), None
 
 
 def _column_values(col, lo: int, hi: int) -> tuple[np.ndarray | None, int | None, str | None]:
@@ -283,13 +288,15 @@ def _column_values(col, lo: int, hi: int) -> tuple[np.ndarray | None, int | None
         if ok.all():
             return values.astype(np.int64), None, None
         row = int(np.flatnonzero(~ok)[0])
-        return None, row, _describe_cell(str(col[row].as_py()), lo, hi)
-    # Text that is not numeric at all: find it cell by cell (only this batch of this column).
-    for row, value in enumerate(col.to_pylist()):
-        problem = _describe_cell(value, lo, hi)
+        return None, row, _cell_value(str(col[row].as_py()), lo, hi)[1] or f"{col[row]} is not valid"
+    # Text pyarrow cannot read as numbers: go cell by cell (only this chunk of this column).
+    values = np.empty(len(col), dtype=np.int64)
+    for row, cell in enumerate(col.to_pylist()):
+        number, problem = _cell_value(cell, lo, hi)
         if problem is not None:
             return None, row, problem
-    raise AssertionError("unreachable: a column that failed to convert has no bad cell")
+        values[row] = number
+    return values, None, None
 
 
 def _bad_label(labels: np.ndarray, name: str, offset: int = 0) -> ValueError | None:
@@ -538,6 +545,8 @@ def _write_cache(cache: Path, ds: Dataset) -> None:
         for old in cache.parent.glob(f"{stem}.*.npy"):
             if old != cache:
                 old.unlink(missing_ok=True)
+        for old in cache.parent.glob(f"{stem.rsplit('.', 1)[0]}.*.npz"):  # CACHE_VERSION 1's format
+            old.unlink(missing_ok=True)
         meta = {
             "version": CACHE_VERSION,
             "n": ds.n,

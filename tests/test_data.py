@@ -672,3 +672,55 @@ def test_unusual_spellings_across_chunks_are_accepted(tmp_path: Path, sample_tra
     ds = data.parse_csv(path, expect_labels=True)
     np.testing.assert_array_equal(ds.images, sample_train.images[:n])
     np.testing.assert_array_equal(ds.labels, sample_train.labels[:n])
+
+
+def test_old_format_cache_files_are_removed(tmp_dirs, small: data.Dataset) -> None:
+    path = data.write_kaggle_csv(tmp_dirs.data / "train.csv", small.images, small.labels)
+    stale = tmp_dirs.cache / "train.csv.0123456789abcdef.npz"
+    other = tmp_dirs.cache / "test.csv.0123456789abcdef.npz"
+    stale.write_bytes(b"old")
+    other.write_bytes(b"old")
+    data.load_csv(path)
+    assert not stale.exists() and other.exists()
+    assert len(cache_files(tmp_dirs.cache)) == 1
+
+
+@pytest.mark.parametrize(
+    ("cell", "value"),
+    [
+        (b"7", 7),
+        (b" 7 ", 7),
+        (b"+5", 5),
+        (b"7.0", 7),
+        (b"5.", 5),
+        (b".5e1", 5),
+        (b"1e2", 100),
+        (b'"9"', 9),
+        (b"0x1F", 31),
+    ],
+)
+def test_cell_spellings_that_mean_an_integer(cell: bytes, value: int) -> None:
+    row = [b"0"] * 784
+    row[42] = cell
+    ds = data.parse_csv(",".join(data.PIXEL_COLUMNS).encode() + b"\n" + b",".join(row) + b"\n")
+    assert ds.images.reshape(-1)[42] == value and ds.images.sum() == value
+
+
+@pytest.mark.parametrize(
+    ("cell", "problem"),
+    [
+        (b"1_0", "'1_0' is not a number"),
+        ("٣".encode(), "'٣' is not a number"),
+        (b"inf", "'inf' is not a number"),
+        (b"0x100", "0x100 is out of range"),
+        (b"0x1G", "'0x1G' is not a number"),
+        (b"2.5e-1", "2.5e-1 is not a whole number"),
+        (b"1e3", "1e3 is out of range"),
+        (b"99999999999", "99999999999 is out of range"),
+    ],
+)
+def test_cell_spellings_that_are_refused(cell: bytes, problem: str) -> None:
+    row = [b"0"] * 784
+    row[42] = cell
+    with pytest.raises(ValueError, match=f"^t.csv: row 1, column pixel42: {problem}"):
+        data.parse_csv(",".join(data.PIXEL_COLUMNS).encode() + b"\n" + b",".join(row) + b"\n", name="t.csv")
