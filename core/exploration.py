@@ -22,7 +22,7 @@ TSNE_MAX_ITER = 500  # Enough for a readable map of a few thousand digits; half 
 
 STATUS_OK = "ok"
 STATUS_WARN = "warning"
-STATUS_INFO = "info"
+STATUS_LABELS = {STATUS_OK: "✅ ok", STATUS_WARN: "⚠️ look"}
 
 
 # --------------------------------------------------------------------------- checks at the boundary
@@ -146,6 +146,12 @@ def set_summary(sets: Mapping[str, np.ndarray]) -> pd.DataFrame:
 # --------------------------------------------------------------------------- 2-D maps
 
 
+# _SINGLE_THREAD_WHY: PCA and t-SNE run on one thread. On a shared machine (2 cores, other
+# visitors or a training job busy) OpenMP/BLAS threads spin against each other: t-SNE of 1,500
+# digits took 18-24 s with 2 threads under load and 3 s with one. One thread also leaves the other
+# core to the rest of the app.
+
+
 @dataclass(frozen=True)
 class Embedding:
     """Digits placed on a plane: `coords (m, 2) float32` for the images at `indices (m,) int64`."""
@@ -176,49 +182,64 @@ def pca_embedding(images: np.ndarray, *, n: int | None = None, seed: int = 0) ->
     variance along each axis. Fast: ~0.1 s for 10,000 digits.
     """
     from sklearn.decomposition import PCA
+    from threadpoolctl import threadpool_limits
 
     images = _check_images(images)
     if len(images) < 3:
         raise ValueError(f"a 2-D map needs at least 3 images, got {len(images)}")
     idx = subsample(len(images), n, seed=seed)
     pca = PCA(n_components=2, random_state=seed)
-    coords = pca.fit_transform(_flat(images, idx)).astype(np.float32)
+    with threadpool_limits(limits=1):  # See _SINGLE_THREAD_WHY.
+        coords = pca.fit_transform(_flat(images, idx)).astype(np.float32)
     return Embedding(coords, idx, "PCA", tuple(float(v) for v in pca.explained_variance_ratio_))
 
 
 def tsne_embedding(
-    images: np.ndarray, *, n: int = 1500, seed: int = 0, perplexity: float = 30.0
+    images: np.ndarray, *, n: int = 1000, seed: int = 0, perplexity: float = 30.0
 ) -> Embedding:
     """A map that keeps similar digits together (t-SNE), on a random subsample of `n` images.
 
     Images `(N, 28, 28)` -> Embedding with coords `(min(n, N), 2)`. The pixels are first reduced
-    to 30 PCA components (the usual recipe: faster, less noise). Costs seconds: ~3 s for 1,500.
+    to 30 PCA components (the usual recipe: faster, less noise). Costs seconds: ~2 s for 1,000 digits.
     """
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     images = _check_images(images)
     if len(images) < 5:
         raise ValueError(f"t-SNE needs at least 5 images, got {len(images)}")
     idx = subsample(len(images), n, seed=seed)
-    x = _flat(images, idx)
+    with threadpool_limits(limits=1):  # See _SINGLE_THREAD_WHY.
+        return _tsne(_flat(images, idx), idx, seed=seed, perplexity=perplexity)
+
+
+def _tsne(x: np.ndarray, idx: np.ndarray, *, seed: int, perplexity: float) -> Embedding:
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
     x = PCA(n_components=min(30, len(idx), x.shape[1]), random_state=seed).fit_transform(x)
     perplexity = min(perplexity, (len(idx) - 1) / 3)  # t-SNE requires perplexity < n.
     tsne = TSNE(
-        n_components=2, init="pca", perplexity=perplexity, max_iter=TSNE_MAX_ITER, random_state=seed
+        n_components=2, init="pca", perplexity=perplexity, max_iter=TSNE_MAX_ITER, random_state=seed, n_jobs=1
     )
     return Embedding(tsne.fit_transform(x).astype(np.float32), idx, "t-SNE")
 
 
 def selected_indices(points: Sequence[Mapping]) -> np.ndarray:
-    """Image indices from a Plotly selection, whose points carry the index as `customdata[0]`."""
+    """Image indices from a Plotly selection, whose points carry the index as `customdata[0]`.
+
+    Streamlit hands a point's customdata over as a list, a scalar, or a dict keyed "0", "1", ...
+    (what it does for a row of a 2-D customdata array); all three are read.
+    """
     out = []
     for p in points:
         custom = p.get("customdata")
+        if isinstance(custom, Mapping):
+            custom = custom.get("0", custom.get(0))
+        elif isinstance(custom, list | tuple):
+            custom = custom[0] if custom else None
         if custom is None:
             continue
-        value = custom[0] if isinstance(custom, list | tuple) else custom
-        out.append(int(value))
+        out.append(int(custom))
     return np.asarray(list(dict.fromkeys(out)), dtype=np.int64)  # Unique, in selection order.
 
 
@@ -295,6 +316,10 @@ class QualityCheck:
     captions: tuple[str, ...] = ()
 
 
+def _plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count:,} {one if count == 1 else (many or one + 's')}"
+
+
 def _examples(images: np.ndarray, idx: Sequence[int], captions: Sequence[str], limit: int):
     idx = list(idx)[:limit]
     return np.asarray(images[idx], dtype=np.uint8).reshape(-1, 28, 28), tuple(captions[:limit])
@@ -328,7 +353,9 @@ def quality_checks(
                 name,
                 extra,
                 STATUS_WARN if extra else STATUS_OK,
-                f"{extra} extra copies in {len(groups)} groups" if extra else "every image is unique",
+                f"{_plural(extra, 'extra copy', 'extra copies')} in {_plural(len(groups), 'group')}"
+                if extra
+                else "every image is unique",
                 ex,
                 ex_caps,
             )
@@ -364,7 +391,7 @@ def quality_checks(
                 "train+test",
                 n_shared,
                 STATUS_WARN if n_shared else STATUS_OK,
-                f"{n_shared} test images also appear in train: scores on them are inflated"
+                f"{_plural(n_shared, 'test image')} also in train: scores on them are inflated"
                 if n_shared
                 else "no test image appears in train",
                 ex,
@@ -418,21 +445,32 @@ def label_skew_check(counts: np.ndarray) -> QualityCheck:
     mean = counts.mean()
     skewed = np.flatnonzero(np.abs(counts - mean) > SKEW_TOLERANCE * mean)
     lo, hi = int(counts.argmin()), int(counts.argmax())
-    ratio = counts[hi] / counts[lo] if counts[lo] else float("inf")
-    detail = (
-        f"fewest: {lo} ({counts[lo]:,}), most: {hi} ({counts[hi]:,}), ratio {ratio:.2f}x"
-        + (f"; skewed digits: {', '.join(map(str, skewed))}" if len(skewed) else "")
-    )
+    missing = np.flatnonzero(counts == 0)
+    if len(missing):
+        detail = f"no images at all of digit {', '.join(map(str, missing))}"
+    else:
+        detail = (
+            f"fewest: {lo} ({counts[lo]:,}), most: {hi} ({counts[hi]:,}), "
+            f"ratio {counts[hi] / counts[lo]:.2f}x"
+        )
+    if len(skewed):
+        detail += f"; skewed digits: {', '.join(map(str, skewed))}"
     return QualityCheck(
         "Label distribution skew", "train", len(skewed), STATUS_WARN if len(skewed) else STATUS_OK, detail
     )
 
 
 def checks_table(checks: Sequence[QualityCheck]) -> pd.DataFrame:
-    """The checks as a table: columns check, set, found, status, detail."""
+    """The checks as a table for people: columns check, set, found, status (with an icon), detail."""
     return pd.DataFrame(
         [
-            {"check": c.check, "set": c.set, "found": c.found, "status": c.status, "detail": c.detail}
+            {
+                "check": c.check,
+                "set": c.set,
+                "found": c.found,
+                "status": STATUS_LABELS[c.status],
+                "detail": c.detail,
+            }
             for c in checks
         ],
         columns=["check", "set", "found", "status", "detail"],
