@@ -185,10 +185,12 @@ def _check_header(header: list[str], name: str, expect_labels: bool | None) -> b
             if sep in cleaned[0]:
                 raise ValueError(f"{name}: values are separated by {word}; expected commas (Kaggle format)")
     if cleaned and sum(_is_number(c) for c in cleaned) > len(cleaned) // 2:
-        raise ValueError(
-            f"{name}: no header row (the first line holds numbers); expected "
-            f"{'label,pixel0..pixel783' if expect_labels is not False else 'pixel0..pixel783'}"
-        )
+        wanted = {
+            True: "label,pixel0..pixel783",
+            False: "pixel0..pixel783",
+            None: "label,pixel0..pixel783 (train) or pixel0..pixel783 (test)",
+        }[expect_labels]
+        raise ValueError(f"{name}: no header row (the first line holds numbers); expected {wanted}")
     has_label = bool(cleaned) and cleaned[0].lower() == "label"
     if not has_label and "label" in (c.lower() for c in cleaned):
         raise ValueError(f"{name}: the label column must come first (label,pixel0..pixel783)")

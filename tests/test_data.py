@@ -551,7 +551,7 @@ BAD_FILES = [
     ("header_only.csv", TRAIN, ["header_only.csv: has a header but no rows"]),
     ("wrong_header.csv", TRAIN, ["header column 7 is 'pixl5', expected 'pixel5'"]),
     ("missing_header.csv", TRAIN, ["no header row", "label,pixel0..pixel783"]),
-    ("missing_header.csv", None, ["no header row"]),
+    ("missing_header.csv", None, ["no header row", "(train) or pixel0..pixel783 (test)"]),
     ("extra_column.csv", TRAIN, ["786 columns, expected 785", "extra column 'pixel784'"]),
     ("missing_column.csv", TRAIN, ["784 columns, expected 785", "missing column 'pixel783'"]),
     ("duplicated_column.csv", TRAIN, ["column 'pixel5' appears twice"]),
