@@ -73,9 +73,10 @@ def _conv_bn(h, filters: int, kernel: int, strides: int = 1):
 # --------------------------------------------------------------------------- Keras builders
 
 
-def build_dr_cnn(*, augment: bool = True, augment_strength: float = 1.0, dropout: float = 0.3):
-    """Our default: 3x3 conv pairs with batch norm, a strided conv (not pooling) to downsample,
-    and a global-average head. 141k parameters, about twice the Kaggle CNN's images/s on a CPU."""
+def build_dr_cnn(*, augment: bool = True, augment_strength: float = 1.0, dropout: float = 0.4):
+    """Our default: 3x3 convs with batch norm, strided convs (not pooling) to downsample, one
+    dense layer on the 7x7 map. A third of the Kaggle CNN's multiply-adds, about twice its images/s
+    on a CPU, and batch norm lets a one-cycle schedule converge in fewer epochs."""
     import keras
     from keras import layers
 
@@ -85,7 +86,7 @@ def build_dr_cnn(*, augment: bool = True, augment_strength: float = 1.0, dropout
     h = _conv_bn(h, 64, 3)
     h = _conv_bn(h, 64, 3, strides=2)  # 7x7
     h = _conv_bn(h, 128, 3)
-    h = layers.GlobalAveragePooling2D()(h)
+    h = layers.Flatten()(h)  # keeps where strokes are; global pooling lost ~0.5% here
     h = layers.Dropout(dropout)(h)
     out = layers.Dense(10, activation="softmax", name="probs")(h)
     return keras.Model(inp, out, name="dr_cnn")
