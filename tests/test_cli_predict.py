@@ -1,0 +1,121 @@
+"""`python -m core predict` as a user runs it: a subprocess with private models/data folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import data, registry, training
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_TEST = ROOT / "data" / "sample" / "test.csv.gz"
+CORPUS = ROOT / "tests" / "corpus"
+
+
+def _save_forest(name, images, labels, *, source="sample", val_accuracy=0.5):
+    from sklearn.ensemble import RandomForestClassifier
+
+    forest = RandomForestClassifier(n_estimators=10, random_state=0, n_jobs=1)
+    forest.fit(images.reshape(len(images), -1) / 255.0, labels)
+    registry.save_sklearn_model(name, forest)
+    registry.write_meta(name, {"name": name, "arch": "random-forest", "kind": "sklearn",
+                               "metrics": {"val_accuracy": val_accuracy},
+                               "data": {"source": source, "fingerprint": "f"},
+                               "created_at": registry.timestamp()})
+    registry.save_train_hashes(name, data.row_hashes(images))
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory, sample_train) -> dict[str, Path]:
+    """models/ with a tiny Keras mlp (the best), a forest and a forest trained on "MNIST"."""
+    base = tmp_path_factory.mktemp("cli")
+    folders = {k: base / k for k in ("models", "data", "cache", "out")}
+    for folder in folders.values():
+        folder.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DRS_MODELS_DIR", str(folders["models"]))
+        mp.setenv("DRS_DATA_DIR", str(folders["data"]))
+        mp.setenv("DRS_CACHE_DIR", str(folders["cache"]))
+        config = training.TrainConfig(arch="mlp", epochs=1, seed=0, name="mlp-cli")
+        assert training.TrainingJob(config, sample_train).run() is not None
+        _save_forest("forest", sample_train.images[:1500], sample_train.labels[:1500])
+        _save_forest("mnist-model", sample_train.images[1500:2500], sample_train.labels[1500:2500],
+                     source="mnist-download", val_accuracy=0.1)
+    return folders
+
+
+def run_cli(dirs: dict[str, Path], *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, DRS_MODELS_DIR=str(dirs["models"]), DRS_DATA_DIR=str(dirs["data"]),
+               DRS_CACHE_DIR=str(dirs["cache"]), TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-m", "core", "predict", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_writes_a_valid_submission_and_sidecar(dirs, sample_answers):
+    out = dirs["out"] / "submission.csv"
+    proc = run_cli(dirs, "--test", str(SAMPLE_TEST), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = out.read_text().splitlines()
+    assert lines[0] == "ImageId,Label"  # exactly, nothing else on the header line
+    assert len(lines) == 1 + 1000
+    rows = np.array([[int(v) for v in line.split(",")] for line in lines[1:]])
+    assert rows[:, 0].tolist() == list(range(1, 1001))
+    assert set(rows[:, 1].tolist()) <= set(range(10))
+
+    summary = json.loads(proc.stdout)
+    accuracy = float((rows[:, 1] == sample_answers).mean())
+    assert summary["rows"] == 1000 and summary["models"] == ["mlp-cli"] and summary["out"] == str(out)
+    assert summary["score"] == pytest.approx(accuracy) and summary["answers"] == "sample"
+    assert accuracy > 0.8  # one mlp epoch on the sample: ~0.91 measured
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["models"][0]["name"] == "mlp-cli" and sidecar["settings"]["tta"] is False
+    assert sidecar["file"]["rows"] == 1000
+
+
+def test_cli_ensemble_with_tta(dirs):
+    out = dirs["out"] / "ensemble.csv"
+    proc = run_cli(dirs, "--test", str(SAMPLE_TEST), "--model", "forest", "--model", "forest",
+                   "--tta", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout)
+    assert summary["models"] == ["forest"] and summary["tta"] is True  # repeated name counted once
+    assert len(out.read_text().splitlines()) == 1001
+
+
+@pytest.mark.parametrize(("test_file", "fragment"), [
+    (CORPUS / "test_bad_pixel.csv", "test_bad_pixel.csv"),
+    (CORPUS / "train_valid.csv", "this is a training file"),
+    (CORPUS / "binary_garbage.bin", "binary_garbage.bin"),
+    (Path("/nonexistent/test.csv"), "file not found"),
+])
+def test_cli_bad_test_file_exits_2_with_one_line(dirs, test_file, fragment):
+    out = dirs["out"] / "bad.csv"
+    proc = run_cli(dirs, "--test", str(test_file), "--out", str(out))
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], proc.stderr
+    assert not out.exists()
+
+
+def test_cli_refuses_leakage_unless_allowed(dirs):
+    out = dirs["out"] / "leaky.csv"
+    proc = run_cli(dirs, "--test", str(SAMPLE_TEST), "--model", "mnist-model", "--out", str(out))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "leakage" in lines[0] and "--allow-leakage" in lines[0]
+    assert not out.exists()
+
+    proc = run_cli(dirs, "--test", str(SAMPLE_TEST), "--model", "mnist-model", "--out", str(out),
+                   "--allow-leakage")
+    assert proc.returncode == 0, proc.stderr
+    assert "full MNIST download" in json.loads(proc.stdout)["leakage"][0]
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["leakage"]["allowed"] is True
+    assert sidecar["leakage"]["findings"][0]["kind"] == "mnist-download"
