@@ -77,9 +77,10 @@ if findings:
 key = cache.prediction_key(names, test, tta)
 result = cache.cached(key)
 if result is None:
-    if not st.button("Predict the test set", key="submit_predict", type="primary"):
+    slot = st.empty()
+    if not slot.button("Predict the test set", key="submit_predict", type="primary"):
         st.stop()
-    bar = st.progress(0.0, text="Loading the models…")
+    bar = slot.progress(0.0, text="Loading the models…")
 
     def _progress(fraction: float) -> None:
         bar.progress(min(1.0, fraction), text=f"Predicting {test.n:,} digits… {fraction:.0%}")

@@ -400,10 +400,11 @@ def test_least_confident_figure_orders_least_sure_first():
     fig = charts.least_confident_figure(images, np.array([1, 2, 3, 4, 5]), confidence, k=3,
                                         answers=np.array([1, 7, 3, 4, 5]))
     captions = [a.text for a in fig.layout.annotations]
-    assert captions == ["#2: 2 · 30% ✗7", "#5: 5 · 30%", "#4: 4 · 50%"]
+    assert captions == ["2 · 30% ✗7", "5 · 30%", "4 · 50%"]
 
 
 def test_confidence_histogram_splits_right_and_wrong():
     fig = charts.confidence_histogram(np.array([0.9, 0.5, 0.99]), np.array([True, False, True]))
     assert [t.name for t in fig.data] == ["right", "wrong"]
-    assert list(fig.data[1].x) == [0.5]
+    assert list(fig.data[0].x) == [0.9, 0.99] and list(fig.data[1].x) == [0.5]
+    assert fig.layout.barmode == "overlay"

@@ -22,14 +22,14 @@ def least_confident_figure(
     *,
     k: int = 40,
     answers: np.ndarray | None = None,
-    cols: int = 10,
+    cols: int = 8,
 ) -> go.Figure:
     """The `k` test digits (`images (n, 28, 28)`) the model is least sure of, least confident first,
-    captioned "label · confidence" (and "✗ true" for a known wrong answer)."""
+    captioned "label · confidence" (and "✗true" for a known wrong answer)."""
     order = least_confident_order(confidence, k)
     captions = []
     for i in order:
-        text = f"#{i + 1}: {int(labels[i])} · {confidence[i]:.0%}"
+        text = f"{int(labels[i])} · {confidence[i]:.0%}"
         if answers is not None and int(answers[i]) != int(labels[i]):
             text += f" ✗{int(answers[i])}"
         captions.append(text)
@@ -70,10 +70,13 @@ def confidence_histogram(confidence: np.ndarray, correct: np.ndarray | None = No
         fig.add_histogram(x=confidence, xbins=bins, name="all", marker_color="#4C78A8")
     else:
         correct = np.asarray(correct, dtype=bool)
-        fig.add_histogram(x=confidence[correct], xbins=bins, name="right", marker_color="#54A24B")
-        fig.add_histogram(x=confidence[~correct], xbins=bins, name="wrong", marker_color="#E45756")
+        fig.add_histogram(x=confidence[correct], xbins=bins, name="right", marker_color="#54A24B",
+                          opacity=0.75)
+        fig.add_histogram(x=confidence[~correct], xbins=bins, name="wrong", marker_color="#E45756",
+                          opacity=0.75)
     fig.update_layout(
-        barmode="stack", title="Confidence of the predictions",
+        barmode="overlay",  # not stacked: on a log axis only bars drawn from the baseline read true
+        title="Confidence of the predictions",
         xaxis_title="probability of the predicted digit",
         yaxis_title="images", yaxis_type="log", xaxis_tickformat=".0%", height=320,
         margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=1.12, x=1, xanchor="right"),
