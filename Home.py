@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import registry
+from core import data, registry
 from studio import datasets
 
 st.set_page_config(page_title="Digit Recognizer Studio", page_icon="✍️", layout="wide")
@@ -57,6 +57,18 @@ with st.expander("Bring your own data (upload Kaggle's train.csv / test.csv)"):
                 st.success(f"{kind}: {datasets.describe(ds)}")
             except ValueError as exc:
                 st.error(f"{exc} — nothing was changed.")
+    st.markdown(
+        "**Full MNIST (70,000 digits, ~11 MB download).** Saved in `data/` in Kaggle's format and "
+        "used when there is no `train.csv`. Models trained on it are flagged: Kaggle's test digits "
+        "are MNIST digits, so their Kaggle score would be inflated by leakage."
+    )
+    if st.button("Download full MNIST", key="download_mnist"):
+        try:
+            with st.spinner("Downloading MNIST…"):
+                path = data.download_mnist(data.MNIST_URL)
+            st.success(f"Saved {path.name}. It is used when `data/train.csv` is absent.")
+        except ValueError as exc:
+            st.error(f"{exc} — nothing was changed.")
     if st.button("Use the files in data/ again", key="forget_uploads"):
         datasets.forget_uploads()
         st.rerun()

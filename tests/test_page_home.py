@@ -83,3 +83,47 @@ def test_home_does_not_import_tensorflow(isolated):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_download_full_mnist_from_a_local_server(isolated, tmp_path, monkeypatch):
+    """The Home button fetches MNIST (here from 127.0.0.1) and the studio then uses it."""
+    import http.server
+    import io
+    import threading
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        x_train=rng.integers(0, 256, (30, 28, 28), dtype=np.uint8), y_train=np.arange(30) % 10,
+        x_test=rng.integers(0, 256, (10, 28, 28), dtype=np.uint8), y_test=np.arange(10) % 10,
+    )
+    payload = buf.getvalue()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        import core.data
+
+        monkeypatch.setattr(core.data, "MNIST_URL", f"http://127.0.0.1:{server.server_port}/mnist.npz")
+        at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
+        at.button(key="download_mnist").click().run()
+        assert not at.exception
+        assert any("mnist-full.csv" in s.value for s in at.success)
+        at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
+        assert _metric(at, "Training digits") == "40"
+        assert _metric(at, "Source") == "mnist-download"
+    finally:
+        server.shutdown()
