@@ -440,7 +440,7 @@ def _slow_parse(
                 labels.append(parsed[1])
             done += len(parsed[0])
             if done > MAX_ROWS:
-                raise ValueError(f"{name}: more than the {MAX_ROWS} rows limit")
+                raise ValueError(f"{name}: has more than {MAX_ROWS:,} rows, the limit")
         return done
 
     if walk(offset, len(data), (8 * _SLOW_BLOCK, _SLOW_BLOCK), 0) == 0:
@@ -509,7 +509,7 @@ def parse_csv(
     if len(images) == 0:
         raise ValueError(f"{name}: has a header but no rows")
     if len(images) > MAX_ROWS:
-        raise ValueError(f"{name}: {len(images)} rows is more than the {MAX_ROWS} limit")
+        raise ValueError(f"{name}: has more than {MAX_ROWS:,} rows, the limit")
     return Dataset(images, labels, name, source_kind, fingerprint(images, labels))
 
 

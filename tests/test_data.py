@@ -640,12 +640,19 @@ def test_size_limits(tmp_path: Path, monkeypatch) -> None:
         data.read_bytes_limited(io.BytesIO(train.read_bytes()), limit=data.MAX_CSV_BYTES)
     monkeypatch.setattr(data, "MAX_CSV_BYTES", 50_000)
     monkeypatch.setattr(data, "MAX_ROWS", 2)
-    with pytest.raises(ValueError, match="train_valid.csv: 3 rows is more than the 2 limit"):
+    with pytest.raises(ValueError, match="train_valid.csv: has more than 2 rows, the limit"):
         data.parse_csv(train)
+    with pytest.raises(ValueError, match="up.csv: has more than 2 rows, the limit"):
+        data.parse_csv(train.read_bytes(), name="up.csv")
 
 
-def test_first_bad_cell_is_found_in_a_big_file(tmp_path: Path, sample_train: data.Dataset) -> None:
-    """Past the first ~1 MB chunk: the row number counts across chunks, in reading order."""
+@pytest.mark.parametrize("block", [None, 64 * 1024], ids=["1MB-pieces", "64KB-pieces"])
+def test_first_bad_cell_is_found_in_a_big_file(
+    tmp_path: Path, sample_train: data.Dataset, monkeypatch, block: int | None
+) -> None:
+    """Past the first chunk: the row number counts across chunks and pieces, in reading order."""
+    if block is not None:
+        monkeypatch.setattr(data, "_SLOW_BLOCK", block)
     body = data.to_csv_bytes(sample_train.images[:3000], sample_train.labels[:3000])
     lines = body.split(b"\n")
     cells = lines[2501].split(b",")  # data row 2501
