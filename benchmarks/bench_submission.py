@@ -10,6 +10,7 @@ parse cache) and prints wall time and peak RSS, median of 3. Target: <= 60 s and
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -59,7 +60,11 @@ def run_once(test: Path, out: Path, work: Path, args: argparse.Namespace, i: int
     if proc.returncode != 0:
         raise SystemExit(f"run {i} failed ({proc.returncode}): {stderr.decode()[-500:]}")
     rss_kb = usage.ru_maxrss  # kilobytes on Linux
-    print(f"  run {i + 1}: {wall:6.1f} s, peak RSS {rss_kb / 1024:7.0f} MB   {stdout.decode().strip()[:160]}")
+    cpu = usage.ru_utime + usage.ru_stime
+    summary = json.loads(stdout)
+    print(f"  run {i + 1}: wall {wall:5.1f} s (CPU {cpu:5.1f} s), peak RSS {rss_kb / 1024:5.0f} MB; "
+          f"predict_to_file {summary['seconds']:.1f} s (predicting {summary['predict_seconds']:.1f} s); "
+          f"start-up (imports) {wall - summary['seconds']:.1f} s; models {summary['models']}")
     return wall, rss_kb / 1024
 
 

@@ -88,7 +88,7 @@ if result is None:
     try:
         result = cache.predict(names, test, tta=tta, leakage=findings, allow_leakage=bool(findings),
                                progress=_progress)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         bar.empty()
         st.error(f"Prediction failed: {exc}")
         st.stop()
