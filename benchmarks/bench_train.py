@@ -124,7 +124,7 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", help="labelled CSV (default: the committed sample)")
-    parser.add_argument("--epochs", type=int, default=15, help="epochs for our dr-cnn")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs for our dr-cnn")
     parser.add_argument("--ref-epochs", type=int, default=20, help="epochs for the notebook CNN")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="held-out share (both models)")
     parser.add_argument("--memory", action="store_true", help="measure peak RSS on 42,000 rows instead")
