@@ -26,3 +26,9 @@ def models_dir() -> Path:
 def cache_dir() -> Path:
     """Parsed-CSV cache, beside the data but git-ignored."""
     return Path(os.environ.get("DRS_CACHE_DIR", data_dir() / ".cache"))
+
+
+def signing_key_file() -> Path:
+    """Secret that signs the app's own pickles (`model.joblib`); outside `models/`, git-ignored."""
+    default = Path.home() / ".config" / "digit-recognizer-studio" / "model-signing.key"
+    return Path(os.environ.get("DRS_KEY_FILE", default))

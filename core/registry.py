@@ -8,10 +8,13 @@ loaded: Keras files with `safe_mode=True`, and `model.joblib` only from a folder
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import io
 import json
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import time
@@ -29,11 +32,12 @@ SKLEARN_FILE = "model.joblib"
 META_FILE = "meta.json"
 HISTORY_FILE = "history.csv"
 HASHES_FILE = "train_hashes.npy"
+SIGNATURE_FILE = "model.joblib.sig"
 
 
 def validate_name(name: str) -> str:
     """Return `name` if it is a safe model name (letters, digits, `_ . -`; at most 64), else raise."""
-    if not isinstance(name, str) or not NAME_RE.match(name) or ".." in name:
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
         raise ValueError(
             f"invalid model name {name!r}: use 1-64 letters, digits, '_', '.' or '-', "
             "starting with a letter or digit"
@@ -122,15 +126,36 @@ def save_keras_model(name: str, model: Any) -> Path:
     return folder / KERAS_FILE
 
 
+def _signing_key() -> bytes:
+    """This install's secret for signing pickles; kept outside `models/`, created on first use."""
+    path = paths.signing_key_file()
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes()  # Another process made it first.
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def _signature(payload: bytes) -> str:
+    return hmac.new(_signing_key(), payload, hashlib.sha256).hexdigest()
+
+
 def save_sklearn_model(name: str, estimator: Any) -> Path:
-    """Save a scikit-learn estimator as `model.joblib` (compressed; temporary file, then rename)."""
+    """Save a scikit-learn estimator as `model.joblib`, signed with this install's key so that
+    only pickles the app wrote are ever loaded (temporary file, then rename)."""
     import joblib
 
     folder = model_dir(name)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{SKLEARN_FILE}.tmp"
-    joblib.dump(estimator, tmp, compress=3)
-    os.replace(tmp, folder / SKLEARN_FILE)
+    buf = io.BytesIO()
+    joblib.dump(estimator, buf, compress=3)
+    payload = buf.getvalue()
+    _atomic_write_bytes(folder / SIGNATURE_FILE, _signature(payload).encode())
+    _atomic_write_bytes(folder / SKLEARN_FILE, payload)
     return folder / SKLEARN_FILE
 
 
@@ -175,7 +200,7 @@ def list_models() -> list[ModelInfo]:
         return []
     found = []
     for folder in root.iterdir():
-        if not folder.is_dir() or not NAME_RE.match(folder.name):
+        if not folder.is_dir() or not NAME_RE.fullmatch(folder.name):
             continue
         if not ((folder / KERAS_FILE).is_file() or (folder / SKLEARN_FILE).is_file()):
             continue
@@ -260,10 +285,16 @@ def load_model(name: str | None = None) -> LoadedModel:
     if meta.get("kind") == "sklearn":
         import joblib
 
-        path = folder / SKLEARN_FILE
+        path, sig = folder / SKLEARN_FILE, folder / SIGNATURE_FILE
         if not path.is_file():
             raise ValueError(f"model {name!r} has no {SKLEARN_FILE}")
-        return LoadedModel(name, meta, joblib.load(path))
+        payload = path.read_bytes()
+        if not sig.is_file() or not hmac.compare_digest(sig.read_text().strip(), _signature(payload)):
+            raise ValueError(
+                f"model {name!r}: {SKLEARN_FILE} was not written by this app (bad or missing "
+                "signature); it is never unpickled"
+            )
+        return LoadedModel(name, meta, joblib.load(io.BytesIO(payload)))
     import keras
 
     path = folder / KERAS_FILE

@@ -40,6 +40,28 @@ class TrainConfig:
     n_estimators: int | None = None
     label_smoothing: float = 0.0
 
+    def validate(self) -> TrainConfig:
+        """Refuse impossible settings before any work starts (a page or the CLI shows the message)."""
+        models.get_architecture(self.arch)
+        checks = [
+            ("epochs", self.epochs, 1, 1000),
+            ("batch_size", self.batch_size, 1, 8192),
+            ("learning_rate", self.learning_rate, 1e-7, 10.0),
+            ("augment_strength", self.augment_strength, 0.0, 3.0),
+            ("n_estimators", self.n_estimators, 1, 5000),
+            ("label_smoothing", self.label_smoothing, 0.0, 0.5),
+        ]
+        for field_name, value, lo, hi in checks:
+            if value is not None and not lo <= value <= hi:
+                raise ValueError(f"{field_name} must be between {lo:g} and {hi:g}, got {value}")
+        if not 0.0 < self.val_fraction < 0.9:
+            raise ValueError(f"val_fraction must be between 0 and 0.9 (exclusive), got {self.val_fraction}")
+        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+        if self.schedule is not None and self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+        return self
+
     def resolved(self) -> dict:
         """All settings with the architecture's defaults filled in."""
         arch = models.get_architecture(self.arch)
@@ -124,7 +146,7 @@ class TrainingJob:
     ):
         if not train.has_labels:
             raise ValueError(f"{train.name}: training needs a labelled file (label,pixel0..pixel783)")
-        self.config = config
+        self.config = config.validate()
         self.settings = config.resolved()
         self.arch = models.get_architecture(config.arch)
         base = config.name or f"{config.arch}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -221,12 +221,6 @@ def test_argparse_refusals(argv, env, capsys, no_training):
     assert err.strip().splitlines()[-1].startswith("python -m core")  # usage, then one "error:" line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/cli.py checks numeric settings only inside the job, after TensorFlow starts: "
-    "--epochs 0 exits 1 'nothing saved', --batch-size 0 exits 1 'ZeroDivisionError', "
-    "--val-fraction 2 exits 1 'ValueError: ...'; argparse types with ranges would refuse them at once",
-)
 @pytest.mark.parametrize("argv", [["--epochs", "0"], ["--epochs", "-3"], ["--batch-size", "0"],
                                   ["--val-fraction", "2"], ["--lr", "-1"]], ids=" ".join)
 def test_train_refuses_bad_numbers_before_starting(argv, env, capsys, no_training):

@@ -82,11 +82,6 @@ def test_bad_model_names_are_refused(name, tmp_dirs):
 
 
 @pytest.mark.parametrize("name", ["x\n", "abc\n"], ids=repr)
-@pytest.mark.xfail(
-    strict=True,
-    reason="core.registry.NAME_RE ends in '$', which also matches before a trailing newline; "
-    "use NAME_RE.fullmatch (or '\\Z'). Not an escape from models/, but a name nobody can type.",
-)
 def test_trailing_newline_is_refused(name, tmp_dirs):
     with pytest.raises(ValueError, match="invalid model name"):
         registry.validate_name(name)
@@ -267,12 +262,6 @@ def test_joblib_without_meta_is_not_listed_or_loaded(tmp_dirs):
     assert not marker.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core.registry.load_model unpickles any model.joblib whose meta.json says kind 'sklearn'; "
-    "it cannot tell a file this app wrote from one dropped into models/ (e.g. an HMAC of the file "
-    "with a per-install key kept outside models/, written by save_sklearn_model and checked on load).",
-)
 def test_joblib_not_written_by_the_app_is_refused(tmp_dirs):
     marker = tmp_dirs.data / "pwned"
     folder = tmp_dirs.models / "planted"
