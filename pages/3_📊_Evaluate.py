@@ -62,6 +62,7 @@ except ValueError as exc:
 if rows.refusal:
     st.error(f"{name} cannot be evaluated on {ds.name}: {rows.refusal}.")
     st.stop()
+cache.predict_with_progress(name, version, ds.fingerprint, ds)
 ev = cache.evaluate(name, version, ds.fingerprint, ds)
 images = ds.images[rows.indices]  # the evaluated digits, in the order of ev.labels / ev.proba
 
@@ -235,7 +236,7 @@ with tabs[5]:
                 st.caption(evaluation.explain_common_rows(usable, common, ds.name))
                 probas = {}
                 for other, r in usable.items():
-                    proba = cache.predictions(other, cache.model_version(other), ds.fingerprint, ds)
+                    proba = cache.predict_with_progress(other, cache.model_version(other), ds.fingerprint, ds)
                     probas[other] = proba[np.searchsorted(r.indices, common)]
                 labels = ds.labels[common]
                 table = evaluation.compare(labels, probas, {n: infos[n].meta for n in probas})

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +21,8 @@ import streamlit as st
 
 from core import data, evaluation, paths, registry
 from studio import models
+
+MAX_PREDICTIONS = 24  # sets of predictions kept in memory (42,000 digits: 1.7 MB each)
 
 
 def model_version(name: str) -> int:
@@ -73,21 +79,100 @@ def _save(path: Path, proba: np.ndarray) -> None:
         pass
 
 
-@st.cache_data(show_spinner="Predicting the evaluation digits (once per model and data)…", max_entries=16)
-def predictions(name: str, version: int, fingerprint: str, _ds: data.Dataset) -> np.ndarray:
-    """Probabilities `(m, 10) float32` of model `name` for its unseen rows of the data: from
-    memory, else from the disk cache, else predicted (then kept in both)."""
-    rows = unseen_rows(name, version, fingerprint, _ds)
-    path = _saved_predictions_path(name, version, fingerprint)
-    proba = _read_saved(path, rows.n)
-    if proba is None:
-        proba = models.load(name).predict_proba(_ds.images[rows.indices], batch_size=evaluation.PREDICT_BATCH)
-        _save(path, np.asarray(proba, dtype=np.float32))
-    return proba
+class _Store:
+    """Predictions shared by every session: the latest few, each computed once even when two
+    visitors ask at the same time (the second waits for the first)."""
+
+    def __init__(self, size: int = MAX_PREDICTIONS):
+        self.size = size
+        self.items: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self.lock = threading.Lock()
+        self.key_locks: dict[tuple, threading.Lock] = {}
+
+    def get(self, key: tuple) -> np.ndarray | None:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        return None
+
+    def put(self, key: tuple, proba: np.ndarray) -> None:
+        proba.flags.writeable = False  # shared between sessions
+        with self.lock:
+            self.items[key] = proba
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+    def key_lock(self, key: tuple) -> threading.Lock:
+        with self.lock:
+            return self.key_locks.setdefault(key, threading.Lock())
+
+
+@st.cache_resource
+def _store() -> _Store:
+    return _Store()
+
+
+def has_predictions(name: str, version: int, fingerprint: str) -> bool:
+    """Whether `predictions` will answer at once (in memory or on disk)."""
+    key = (name, version, fingerprint)
+    return _store().get(key) is not None or _saved_predictions_path(*key).is_file()
+
+
+def predictions(
+    name: str, version: int, fingerprint: str, ds: data.Dataset,
+    *, progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Probabilities `(m, 10) float32` (read-only) of model `name` for its unseen rows of the data:
+    from memory, else from the disk cache, else predicted a chunk at a time, calling
+    `progress(done, total)` after each (then kept in both)."""
+    key = (name, version, fingerprint)
+    store = _store()
+    proba = store.get(key)
+    if proba is not None:
+        return proba
+    with store.key_lock(key):
+        proba = store.get(key)  # another session may have just finished it
+        if proba is not None:
+            return proba
+        rows = unseen_rows(name, version, fingerprint, ds)
+        path = _saved_predictions_path(*key)
+        proba = _read_saved(path, rows.n)
+        if proba is None:
+            model = models.load(name)
+            proba = evaluation.predict_in_chunks(model, ds.images[rows.indices], progress=progress)
+            _save(path, proba)
+        store.put(key, proba)
+        return proba
+
+
+def predict_with_progress(name: str, version: int, fingerprint: str, ds: data.Dataset) -> np.ndarray:
+    """`predictions`, with a progress bar and time left on the page while it has to predict."""
+    if has_predictions(name, version, fingerprint):
+        return predictions(name, version, fingerprint, ds)
+    bar = st.progress(0.0, text=f"Loading {name} to predict the evaluation digits…")
+    first: list[tuple[float, int]] = []  # the time and count at the first report: loading left out
+
+    def report(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if not first:
+            first.append((now, done))
+        t1, d1 = first[0]
+        left = (now - t1) / (done - d1) * (total - done) if done > d1 else None
+        eta = f" — about {left:.0f} s left" if left is not None else ""
+        bar.progress(done / total, text=f"{name}: predicting {done:,} of {total:,} digits "
+                                        f"(once per model and data){eta}")
+
+    try:
+        return predictions(name, version, fingerprint, ds, progress=report)
+    finally:
+        bar.empty()
 
 
 @st.cache_data(show_spinner="Computing the metrics…", max_entries=16)
 def evaluate(name: str, version: int, fingerprint: str, _ds: data.Dataset) -> evaluation.Evaluation:
-    """Every metric of model `name` on its unseen rows of the data."""
+    """Every metric of model `name` on its unseen rows of the data (call `predict_with_progress`
+    first so that the predicting, if any, shows a progress bar: nothing is drawn in here)."""
     rows = unseen_rows(name, version, fingerprint, _ds)
     return evaluation.evaluate(_ds.labels[rows.indices], predictions(name, version, fingerprint, _ds))

@@ -357,3 +357,20 @@ def test_cli_evaluate_bad_input_is_one_line(tmp_dirs, capsys):
     assert cli.main(["evaluate", "--data", str(tmp_dirs.data / "missing.csv"), "--model", "rf"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_predict_in_chunks_reports_progress_and_keeps_order():
+    class Stub:
+        calls: list[int] = []
+
+        def predict_proba(self, images, *, batch_size=1024):
+            self.calls.append(len(images))
+            return np.eye(10, dtype=np.float32)[images[:, 0, 0] % 10]
+
+    images = np.zeros((25, 28, 28), dtype=np.uint8)
+    images[:, 0, 0] = np.arange(25)
+    seen = []
+    proba = evaluation.predict_in_chunks(Stub(), images, chunk=10, progress=lambda d, t: seen.append((d, t)))
+    assert Stub.calls == [10, 10, 5] and seen == [(10, 25), (20, 25), (25, 25)]
+    assert proba.dtype == np.float32 and proba.argmax(1).tolist() == [i % 10 for i in range(25)]
+    assert evaluation.predict_in_chunks(Stub(), images[:0]).shape == (0, 10)

@@ -96,6 +96,10 @@ def test_metrics_are_those_of_the_validation_split(env):
     texts = np.asarray(cm["data"][0]["text"])
     assert texts[3, 3] == (f"{want.confusion[3, 3]:,}" if want.confusion[3, 3] else "")
     assert at.radio(key="eval_data").options == ["The model's unseen digits of the training data"]
+    # The predictions are kept on disk too, so a restarted server does not predict again.
+    saved = list((env["cache"] / "predictions").glob("tiny-mlp@*.npy"))
+    assert len(saved) == 1
+    np.testing.assert_allclose(np.load(saved[0]), want.proba, atol=1e-6)
 
 
 def test_pair_picker_shows_that_cell_with_probabilities(env):
