@@ -1,0 +1,125 @@
+"""Read one digit: a picture in, the model's answer out (the Draw page and `predict-image`).
+
+`read_digit(model, source)` runs `core.preprocess` then the model, and returns both, so a page can
+show what the model saw next to what it said. For one image the Keras model is called directly
+through a cached `tf.function` (no `model.predict` set-up per call): a drawn digit is read in a
+few milliseconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core import preprocess as prep
+from core.registry import LoadedModel
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's reading of one digit: best label, its probability, all ten, the best three."""
+
+    label: int
+    confidence: float
+    probs: np.ndarray  # (10,) float32, sums to 1
+    top3: list[tuple[int, float]]
+
+    def as_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "confidence": round(self.confidence, 6),
+            "probs": [round(float(p), 6) for p in self.probs],
+        }
+
+
+_fast_calls: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_fast_lock = threading.Lock()
+
+
+def _fast_call(keras_model: Any):
+    """A traced, cached `tf.function` of the model for a batch of (n, 28, 28) float32 images.
+
+    Eager `model(x)` re-dispatches every layer in Python on each call; the traced graph runs
+    the same ops in one go (about 3-5x faster for one image on a CPU).
+    """
+    with _fast_lock:
+        fn = _fast_calls.get(keras_model)
+        if fn is None:
+            import tensorflow as tf
+
+            fn = tf.function(
+                lambda x: keras_model(x, training=False),
+                input_signature=[tf.TensorSpec([None, 28, 28], tf.float32)],
+                reduce_retracing=True,
+            )
+            _fast_calls[keras_model] = fn
+    return fn
+
+
+def predict_proba(model: LoadedModel, images: np.ndarray) -> np.ndarray:
+    """Probabilities `(n, 10)` float32 for a few images `(n, 28, 28)` 0..255, as fast as possible.
+
+    Keras models go through a cached `tf.function`; others (and anything unusual) through
+    `LoadedModel.predict_proba`.
+    """
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim == 2:
+        x = x[None]
+    if x.shape[1:] != (28, 28):
+        raise ValueError(f"expected images of shape (n, 28, 28), got {x.shape}")
+    if model.kind == "keras" and len(x) <= 64:
+        try:
+            fn = _fast_call(model.model)
+        except ImportError:  # another Keras backend: the plain direct call
+            return model.predict_proba(x)
+        return np.asarray(fn(x), dtype=np.float32)
+    return model.predict_proba(x)
+
+
+def _prediction(probs: np.ndarray) -> Prediction:
+    probs = np.asarray(probs, dtype=np.float32).reshape(10)
+    order = np.argsort(-probs, kind="stable")
+    return Prediction(
+        label=int(order[0]),
+        confidence=float(probs[order[0]]),
+        probs=probs,
+        top3=[(int(i), float(probs[i])) for i in order[:3]],
+    )
+
+
+def predict_digit(model: LoadedModel, image28: np.ndarray) -> Prediction:
+    """The model's reading of one MNIST-style image `(28, 28)` uint8 0..255 (ink bright on black)."""
+    image28 = np.asarray(image28)
+    if image28.shape != (28, 28):
+        raise ValueError(f"expected a 28x28 image, got shape {image28.shape}")
+    return _prediction(predict_proba(model, image28[None])[0])
+
+
+def read_digit(
+    model: LoadedModel, source: np.ndarray | bytes | str | Path, *, name: str | None = None
+) -> tuple[prep.PreprocessResult, Prediction]:
+    """Any picture of a digit (canvas RGBA array, image bytes or path) -> (preprocessing steps, prediction).
+
+    Raises `preprocess.BlankImageError` when there is nothing to read, `ValueError` for a file
+    that is not an image.
+    """
+    steps = prep.preprocess(source, name=name)
+    return steps, predict_digit(model, steps.centred)
+
+
+def predict_image_file(model: LoadedModel, path: Path) -> dict:
+    """`predict-image`'s record for one file: `{"file", "label", "confidence", "probs"}`.
+
+    Raises `ValueError` (naming the file) for a non-image, or a blank image.
+    """
+    path = Path(path)
+    try:
+        _, pred = read_digit(model, path, name=str(path))
+    except prep.BlankImageError as exc:
+        raise prep.BlankImageError(f"{path}: {exc}") from None
+    return {"file": str(path), **pred.as_dict()}
