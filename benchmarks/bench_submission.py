@@ -38,8 +38,11 @@ def build_test_csv(folder: Path) -> tuple[Path, np.ndarray]:
     return data.write_kaggle_csv(folder / "test.csv", images), answers
 
 
-def run_once(test: Path, out: Path, work: Path, args: argparse.Namespace, i: int) -> tuple[float, float]:
-    """One CLI run in a child process: (wall seconds, peak RSS in MB) of that child alone."""
+def run_once(
+    test: Path, out: Path, work: Path, args: argparse.Namespace, i: int
+) -> tuple[float, float] | None:
+    """One CLI run in a child process: (wall seconds, peak RSS in MB) of that child alone; None
+    (with what went wrong printed) if it failed."""
     env = dict(os.environ, DRS_DATA_DIR=str(work / f"data{i}"), DRS_CACHE_DIR=str(work / f"cache{i}"),
                TF_CPP_MIN_LOG_LEVEL="2")
     cmd = [sys.executable, "-m", "core", "predict", "--test", str(test), "--out", str(out)]
@@ -58,7 +61,10 @@ def run_once(test: Path, out: Path, work: Path, args: argparse.Namespace, i: int
         proc.returncode = os.waitstatus_to_exitcode(status)
     stdout, stderr = log_out.read_bytes(), log_err.read_bytes()
     if proc.returncode != 0:
-        raise SystemExit(f"run {i} failed ({proc.returncode}): {stderr.decode()[-500:]}")
+        tail = " | ".join(stderr.decode(errors="replace").strip().splitlines()[-2:])
+        print(f"  run {i + 1}: FAILED, exit {proc.returncode} after {wall:.1f} s; output written: "
+              f"{out.is_file()}; stdout: {stdout.decode()[:120]!r}; stderr ends: {tail[:300]}")
+        return None
     rss_kb = usage.ru_maxrss  # kilobytes on Linux
     cpu = usage.ru_utime + usage.ru_stime
     summary = json.loads(stdout)
@@ -83,12 +89,17 @@ def main() -> None:
         walls, rss = [], []
         for i in range(args.runs):
             out = work / f"submission{i}.csv"
-            wall, peak = run_once(test, out, work, args, i)
+            measured = run_once(test, out, work, args, i)
+            if measured is None:
+                continue
+            wall, peak = measured
             walls.append(wall)
             rss.append(peak)
             labels = np.loadtxt(out, delimiter=",", skiprows=1, dtype=np.int64)[:, 1]
             print(f"         accuracy vs tiled answers: {(labels == answers).mean():.4f}")
-        print(f"median of {args.runs}: wall {statistics.median(walls):.1f} s "
+        if not walls:
+            raise SystemExit("every run failed")
+        print(f"median of {len(walls)} successful of {args.runs}: wall {statistics.median(walls):.1f} s "
               f"(min {min(walls):.1f}, max {max(walls):.1f}); "
               f"peak RSS {statistics.median(rss):.0f} MB (max {max(rss):.0f})")
 
