@@ -95,10 +95,15 @@ def row_hashes(images: np.ndarray) -> np.ndarray:
     flat = np.ascontiguousarray(images, dtype=np.uint8).reshape(len(images), -1)
     # Two independent multiply-add folds over the 784 bytes; collisions are ~2^-64 per pair.
     weights = np.random.default_rng(12345).integers(1, 2**62, size=flat.shape[1], dtype=np.uint64)
+    out = np.empty(len(flat), dtype=np.uint64)
+    step = 4096  # chunks keep the uint64 working copy at ~25 MB instead of n x 784 x 8 bytes
     with np.errstate(over="ignore"):
-        return (flat.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64) ^ flat.sum(
-            axis=1, dtype=np.uint64
-        )
+        for i in range(0, len(flat), step):
+            block = flat[i : i + step]
+            out[i : i + step] = (block.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64) ^ block.sum(
+                axis=1, dtype=np.uint64
+            )
+    return out
 
 
 # --------------------------------------------------------------------------- parsing
