@@ -74,8 +74,13 @@ def bench_predict(model: registry.LoadedModel, images: np.ndarray, runs: int) ->
     proba = None
     for batch in (256, 1024, 4096):
         model.predict_proba(images[:batch * 2], batch_size=batch)  # warm-up: graph tracing
+        cpu0 = time.process_time()
         t, proba = timed(lambda b=batch: model.predict_proba(images, batch_size=b), runs)
-        print(f"  batch_size {batch:5d}: {t:6.2f} s  ({len(images) / t:,.0f} digits/s)")
+        cpu = (time.process_time() - cpu0) / runs
+        print(f"  batch_size {batch:5d}: {t:6.2f} s wall ({len(images) / t:,.0f} digits/s), "
+              f"{cpu:6.2f} s CPU (all threads)")
+    t, _ = timed(lambda: evaluation.predict_in_chunks(model, images), runs)
+    print(f"  in chunks of {evaluation.PREDICT_CHUNK} (the page, with a progress bar): {t:6.2f} s")
     return proba
 
 
