@@ -1,0 +1,78 @@
+"""Train page in a real Chromium: a short job's live chart moves while it runs, Stop keeps the model."""
+
+from __future__ import annotations
+
+import re
+
+from tests.browser.conftest import exceptions_on, screenshot, wait_for_app
+
+# A fragment rerun can leave the previous copy of the chart in the DOM for a moment, marked stale.
+CHART = '.st-key-train_live_curves:not([data-stale="true"])'
+
+
+def _chart_state(page) -> dict:
+    """What the live chart shows now: the progress line, epoch markers, points on the batch line."""
+    return page.evaluate(
+        """(sel) => {
+            const chart = document.querySelector(sel);
+            const progress = document.querySelector('[data-testid="stProgress"]');
+            const lines = chart ? [...chart.querySelectorAll('.scatterlayer path.js-line')] : [];
+            return {
+                progress: progress ? progress.innerText : "",
+                markers: chart ? chart.querySelectorAll('.scatterlayer path.point').length : 0,
+                line_points: lines.reduce(
+                    (n, p) => n + ((p.getAttribute('d') || '').match(/L/g) || []).length, 0),
+            };
+        }""",
+        CHART,
+    )
+
+
+def _choose(page, key: str, option: str) -> None:
+    page.click(f".st-key-{key}")
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_for_app(page)
+
+
+def _type(page, key: str, text: str) -> None:
+    page.fill(f".st-key-{key} input", text)
+    page.keyboard.press("Enter")
+    wait_for_app(page)
+
+
+def test_live_chart_moves_while_a_job_runs_and_stop_keeps_the_model(app_url, app_env, page):
+    page.goto(f"{app_url}/Train")
+    wait_for_app(page)
+    assert page.get_by_role("heading", name=re.compile("Train a model")).is_visible()
+    _choose(page, "train_arch", "mlp")
+    _type(page, "train_epochs", "50")
+    _type(page, "train_name", "browser-mlp")
+    page.click(".st-key-train_start button")
+
+    page.wait_for_selector(f"{CHART} .scatterlayer path.js-line", timeout=180_000)
+    page.locator(CHART).first.scroll_into_view_if_needed()
+    first = _chart_state(page)
+    page.wait_for_function(  # the fragment redraws every second: wait for a later batch
+        """(old) => {
+            const p = document.querySelector('[data-testid="stProgress"]');
+            return p && p.innerText !== old;
+        }""",
+        arg=first["progress"],
+        timeout=30_000,
+    )
+    page.wait_for_timeout(3_000)
+    second = _chart_state(page)
+    screenshot(page, "train-live")
+    assert second["progress"] != first["progress"], (first, second)
+    moved = (second["line_points"], second["markers"]) != (first["line_points"], first["markers"])
+    assert moved, (first, second)
+    assert second["line_points"] >= first["line_points"]
+    assert "started by you" in page.inner_text('[data-testid="stMain"]')
+
+    page.click(".st-key-train_stop button")
+    page.wait_for_selector('[data-testid="stAlertContentSuccess"]', timeout=60_000)
+    text = page.inner_text('[data-testid="stMain"]')
+    assert "Stopped on request" in text and "Saved model browser-mlp" in text
+    assert (app_env["models"] / "browser-mlp" / "model.keras").is_file()
+    assert exceptions_on(page) == []
+    screenshot(page, "train-stopped")

@@ -1,0 +1,87 @@
+"""`python -m core train` as a user runs it: a subprocess, private folders, JSON on stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core import data
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(__file__).resolve().parent / "corpus"
+
+
+def _run(args: list[str], dirs, timeout: float = 180) -> subprocess.CompletedProcess:
+    env = dict(os.environ, DRS_MODELS_DIR=str(dirs.models), DRS_DATA_DIR=str(dirs.data),
+               DRS_CACHE_DIR=str(dirs.cache), TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture
+def small_csv(tmp_path, sample_train) -> Path:
+    """400 labelled sample digits as a Kaggle-style train.csv."""
+    return data.write_kaggle_csv(tmp_path / "small_train.csv", sample_train.images[:400],
+                                 sample_train.labels[:400])
+
+
+def test_train_prints_a_final_json_line_and_saves_the_model(small_csv, tmp_dirs):
+    proc = _run(["train", "--data", str(small_csv), "--arch", "mlp", "--epochs", "2", "--batch-size", "32",
+                 "--val-fraction", "0.2", "--seed", "1", "--name", "cli-mlp"], tmp_dirs)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1, proc.stdout  # stdout is the result only; progress goes to stderr
+    result = json.loads(lines[-1])
+    assert result["name"] == "cli-mlp" and result["status"] == "complete" and result["epochs_run"] == 2
+    assert 0.5 < result["val_accuracy"] <= 1.0 and result["val_loss"] > 0
+    assert "training cli-mlp (mlp) on small_train.csv: 400 digits" in proc.stderr
+    folder = tmp_dirs.models / "cli-mlp"
+    assert {p.name for p in folder.iterdir()} >= {"model.keras", "meta.json", "history.csv"}
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["seed"] == 1 and meta["params"]["batch_size"] == 32 and meta["data"]["split"]["n_val"] == 80
+    assert meta["metrics"]["val_accuracy"] == pytest.approx(result["val_accuracy"])
+
+    listed = _run(["models"], tmp_dirs, timeout=60)
+    assert listed.returncode == 0
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(r["name"], r["arch"], r["status"]) for r in rows] == [("cli-mlp", "mlp", "complete")]
+
+
+def test_train_forest_quietly(small_csv, tmp_dirs):
+    proc = _run(["train", "--data", str(small_csv), "--arch", "random-forest", "--n-estimators", "15",
+                 "--name", "cli-forest", "--quiet"], tmp_dirs)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.splitlines()[-1])["val_accuracy"] > 0.5
+    assert "[" not in proc.stderr  # --quiet: no progress bar
+    assert (tmp_dirs.models / "cli-forest" / "model.joblib").is_file()
+
+
+@pytest.mark.parametrize(
+    ("data_file", "expected"),
+    [
+        ("missing.csv", "missing.csv"),
+        ("corpus:binary_garbage.bin", "binary_garbage.bin"),
+        ("corpus:label_10.csv", "label_10.csv"),
+        ("corpus:test_valid.csv", "test_valid.csv"),  # no labels: cannot train on it
+    ],
+)
+def test_bad_data_exits_2_with_one_line_and_no_traceback(data_file, expected, tmp_dirs, tmp_path):
+    path = CORPUS / data_file.split(":", 1)[1] if data_file.startswith("corpus:") else tmp_path / data_file
+    proc = _run(["train", "--data", str(path), "--arch", "random-forest", "--quiet"], tmp_dirs, timeout=60)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert list(tmp_dirs.models.iterdir()) == []
+
+
+def test_unsafe_model_name_exits_2_and_writes_nothing(small_csv, tmp_dirs):
+    proc = _run(["train", "--data", str(small_csv), "--arch", "random-forest", "--name", "../escape"],
+                tmp_dirs, timeout=60)
+    assert proc.returncode == 2 and "invalid model name" in proc.stderr and "Traceback" not in proc.stderr
+    assert list(tmp_dirs.models.iterdir()) == [] and not (tmp_dirs.models.parent / "escape").exists()
