@@ -262,7 +262,7 @@ class LoadedModel:
         self.model = model
         self.kind = meta.get("kind", "keras")
 
-    def predict_proba(self, images: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
+    def predict_proba(self, images: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
         """Class probabilities `(n, 10)` float32 for images `(n, 28, 28)` with values 0..255."""
         x = np.asarray(images, dtype=np.float32)
         if x.ndim == 2:
