@@ -74,8 +74,8 @@ def test_random_forest_is_built_with_the_requested_trees_and_seed():
 
 # (architecture, digits, epochs, batch size, minimum validation accuracy).
 # Measured on a loaded 2-core machine, seeds 0-2, val fraction 0.25: mlp 0.80-0.82 (2 epochs),
-# lenet5 0.79-0.84, kaggle-cnn 0.83-0.90, dr-cnn 0.87-0.90 (4 epochs at batch 16: with batch norm
-# and a one-cycle schedule it needs ~100 steps), random-forest 0.83-0.85 (50 trees).
+# lenet5 0.79-0.84, kaggle-cnn 0.83-0.90, dr-cnn 0.89-0.91 (4 epochs at batch 16: with batch norm
+# and a one-cycle schedule its first epoch is near chance), random-forest 0.83-0.85 (50 trees).
 LEARNING = [
     pytest.param("mlp", 600, 2, 32, 0.6, id="mlp"),
     pytest.param("random-forest", 600, None, None, 0.6, id="random-forest"),
