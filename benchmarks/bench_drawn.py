@@ -5,7 +5,9 @@ ways (see `drawn_sets.py`) and reads each one exactly as the product does:
 
 - canvas: 280x280 RGBA arrays through `inference.read_digit` (the Draw page's path);
 - paper:  JPEG/PNG files written to a temporary folder, through `inference.predict_image_file`
-          (the `python -m core predict-image` path).
+          (the `python -m core predict-image` path);
+- strokes: 50 template drawings of each digit (mouse-like shapes, not MNIST handwriting),
+          through `inference.read_digit`.
 
 Also prints the accuracy on the same digits as given (28x28, no preprocessing), as the ceiling
 the redrawn sets are measured against. Goals: canvas >= 98%, paper >= 97%.
@@ -87,6 +89,10 @@ def main() -> None:
     acc_p = float(np.mean(pred_p == labels_p))
     each = t_p / len(labels_p) * 1000
     print(f"paper:  {acc_p:.2%} of {len(labels_p)} ({blank_p} refused as blank; {each:.1f} ms each)")
+    strokes, labels_s = drawn_sets.stroke_set()
+    pred_s, blank_s = _read_all(lambda a: inference.read_digit(model, a)[1].label, strokes)
+    acc_s = float(np.mean(pred_s == labels_s))
+    print(f"strokes: {acc_s:.2%} of {len(labels_s)} ({blank_s} refused as blank)")
     if args.show_errors:
         for name, pred, lab in (("canvas", pred_c, labels_c), ("paper", pred_p, labels_p)):
             wrong = np.flatnonzero(pred != lab)

@@ -5,6 +5,9 @@
   anti-aliased edges.
 - paper: a photo/scan of dark ink on light paper: uneven lighting, paper grain and noise, varied
   size, position and slight rotation, saved as JPEG (or PNG) bytes.
+- strokes: digits drawn as a mouse draws them, from hand-made stroke templates (constant brush
+  width, round ends), with random size, slant, width-to-height ratio, brush and position: not
+  MNIST's handwriting at all, so it checks that the path reads plain drawn shapes too.
 
 The digits come from the committed sample's TEST file (`data/sample/test.csv.gz`, labels in
 `test_answers.csv`), which no model trains on. Everything is seeded: the same call gives the
@@ -18,7 +21,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,6 +133,52 @@ def paper_image(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     else:
         Image.fromarray(rgb).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def _arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float, n: int = 24) -> list:
+    t = np.radians(np.linspace(a0, a1, n))
+    return list(zip(cx + rx * np.cos(t), cy + ry * np.sin(t), strict=True))
+
+
+# Each digit as pen strokes in a box x 0..0.6, y 0..1 (y down), the way people draw them.
+STROKE_TEMPLATES: dict[int, list[list[tuple[float, float]]]] = {
+    0: [_arc(0.3, 0.5, 0.3, 0.5, 0, 360, 40)],
+    1: [[(0.3, 0.0), (0.3, 1.0)]],
+    2: [_arc(0.3, 0.28, 0.28, 0.28, 200, 405) + [(0.0, 1.0), (0.6, 1.0)]],
+    3: [_arc(0.3, 0.25, 0.27, 0.25, -160, 90) + _arc(0.3, 0.73, 0.3, 0.27, -90, 160)],
+    4: [[(0.45, 0.0), (0.0, 0.65), (0.6, 0.65)], [(0.45, 0.25), (0.45, 1.0)]],
+    5: [[(0.55, 0.0), (0.08, 0.0), (0.05, 0.45)] + _arc(0.3, 0.68, 0.3, 0.3, -120, 150)],
+    6: [[(0.5, 0.0)] + _arc(0.3, 0.7, 0.3, 0.3, -150, 210)],
+    7: [[(0.0, 0.0), (0.6, 0.0), (0.2, 1.0)]],
+    8: [_arc(0.3, 0.25, 0.25, 0.25, 90, 450), _arc(0.3, 0.73, 0.3, 0.27, -90, 270)],
+    9: [_arc(0.3, 0.28, 0.28, 0.28, 0, 360) + [(0.58, 0.3), (0.55, 1.0)]],
+}
+
+
+def stroke_image(label: int, rng: np.random.Generator) -> np.ndarray:
+    """Digit `label` drawn with a round brush on a transparent 280x280 canvas: RGBA uint8."""
+    height = rng.uniform(120, 240)
+    width = height * rng.uniform(0.8, 1.2)
+    slant = rng.uniform(-0.25, 0.1)
+    brush = int(rng.uniform(10, 30))
+    x0 = max(10.0, rng.uniform(20, 260 - 0.6 * width - height * abs(slant)))
+    y0 = rng.uniform(15, max(16.0, 265 - height))
+    im = Image.new("RGBA", (CANVAS, CANVAS), (0, 0, 0, 0))
+    pen = ImageDraw.Draw(im)
+    white = (255, 255, 255, 255)
+    for stroke in STROKE_TEMPLATES[int(label)]:
+        pts = [(x0 + (x + slant * (1 - y)) * width, y0 + y * height) for x, y in stroke]
+        pen.line(pts, fill=white, width=brush, joint="curve")
+        for px, py in (pts[0], pts[-1]):  # round ends, as the canvas brush makes
+            pen.ellipse([px - brush / 2, py - brush / 2, px + brush / 2, py + brush / 2], fill=white)
+    return np.asarray(im)
+
+
+def stroke_set(per_digit: int = 50, *, seed: int = 6) -> tuple[list[np.ndarray], np.ndarray]:
+    """`per_digit` template drawings of each digit 0..9 (RGBA arrays) and their labels."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(10), per_digit)
+    return [stroke_image(label, rng) for label in labels], labels
 
 
 def canvas_set(n: int = 1000, *, seed: int = 1) -> tuple[list[np.ndarray], np.ndarray]:

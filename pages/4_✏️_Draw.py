@@ -156,18 +156,18 @@ with right:
         st.plotly_chart(
             charts.steps_figure(
                 {
-                    "ink (background removed)": steps.grey,
-                    "cropped to the ink": steps.cropped,
-                    "fitted in 20x20": steps.fitted,
-                    "centred by mass in 28x28": steps.centred,
+                    "1. the ink": steps.grey,
+                    "2. cropped": steps.cropped,
+                    "3. fitted in 20×20": steps.fitted,
+                    "4. centred in 28×28": steps.centred,
                 }
             ),
             key="draw_steps",
         )
         st.caption(
-            "As MNIST was made: find the ink"
-            + (" (dark ink on light, so inverted)" if steps.inverted else "")
-            + ", crop to it, scale the longer side to 20 pixels keeping the shape (stroke width "
-            f"{steps.stroke_ratio:.0%} of the height; MNIST's is about 10%), and shift it so its "
-            "centre of mass sits at the centre of the 28x28 frame."
+            "As MNIST was made: 1. find the ink, bright on black"
+            + (" (this picture was dark ink on light, so it was inverted)" if steps.inverted else "")
+            + "; 2. crop to it; 3. scale its longer side to 20 pixels, keeping the shape (strokes "
+            f"{steps.stroke_ratio:.0%} of its size here, brought towards MNIST's ~11%); 4. shift it "
+            "so its centre of mass sits at the centre of the 28×28 frame."
         )

@@ -63,5 +63,6 @@ def steps_figure(steps: Mapping[str, np.ndarray], *, height: int = 230) -> go.Fi
         fig.update_yaxes(
             visible=False, autorange="reversed", scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i
         )
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=30, b=0), plot_bgcolor="black")
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=30, b=0), plot_bgcolor="rgba(0,0,0,0)")
+    fig.update_annotations(font_size=12)
     return fig
