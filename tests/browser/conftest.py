@@ -2,10 +2,15 @@
 
 Browser tests skip (saying why) where Chromium or Playwright is missing, except under CI=true,
 where a missing browser is a failure: `.ci/run` installs it first.
+
+Helpers are plain functions here (`wait_for_app`, `exceptions_on`, `screenshot`, `watch_console`,
+`crash_messages`) and also reachable from any test through the `ui` fixture, since a test module
+cannot import a conftest reliably. Waits are generous: the test machine is small and shared.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -14,6 +19,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -68,15 +74,20 @@ def app_env(tmp_path_factory) -> dict:
 def app_url(app_env):
     """Start `streamlit run Home.py` on a free port for the whole session; stop it after."""
     port = _free_port()
+    # No file watcher: other people edit files while tests run, and watching .venv costs CPU.
     cmd = [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+           "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
     ARTIFACTS.mkdir(exist_ok=True)
     tmp_log = ARTIFACTS / "streamlit-server.log"
     log = open(tmp_log, "w")  # noqa: SIM115 - stays open while the server runs
     proc = subprocess.Popen(cmd, cwd=ROOT, env=app_env["env"], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
+    deadline = time.time() + 120
     while time.time() < deadline:
+        if proc.poll() is not None:
+            log.close()
+            pytest.fail(f"streamlit exited with code {proc.returncode}; see {tmp_log}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
                 if r.status == 200:
@@ -85,7 +96,8 @@ def app_url(app_env):
             time.sleep(0.3)
     else:
         proc.kill()
-        pytest.fail(f"streamlit did not start; see {tmp_log}")
+        log.close()
+        pytest.fail(f"streamlit did not start within 120 s; see {tmp_log}")
     yield url
     proc.terminate()
     try:
@@ -105,21 +117,62 @@ def browser():
         b.close()
 
 
+VIEWPORT = {"width": 1400, "height": 1000}
+
+
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    context.set_default_timeout(120_000)
     pg = context.new_page()
     yield pg
     context.close()
 
 
-def wait_for_app(page, timeout: float = 60_000) -> None:
-    """Wait until Streamlit has finished running the script (no 'Running...' status widget)."""
+@pytest.fixture
+def new_page(browser):
+    """Factory of pages, each in its own browser context (its own cookies: its own Streamlit
+    session, like a separate visitor). All are closed after the test."""
+    contexts = []
+
+    def make():
+        context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+        context.set_default_timeout(120_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+_IDLE = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    return !!app && app.getAttribute('data-test-script-state') === 'notRunning'
+        && !document.querySelector('[data-testid="stSkeleton"]');
+}"""
+
+
+def wait_for_app(page, timeout: float = 120_000) -> None:
+    """Wait until Streamlit has run the script to the end and drawn what it sent.
+
+    Streamlit keeps the script state on its root element for tests: 'notRunning' (not
+    'initial', as before the first run) at two checks half a second apart; widgets whose code is
+    still loading show as grey skeletons, so none may be left; then the network must be quiet
+    (custom components such as the drawing canvas load their code in the browser)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
-    )
-    page.wait_for_timeout(500)
+    deadline = time.time() + timeout / 1000
+    while True:
+        page.wait_for_function(_IDLE, timeout=max(1_000, (deadline - time.time()) * 1000))
+        page.wait_for_timeout(500)
+        if page.evaluate(_IDLE) or time.time() > deadline:
+            break
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    quiet = max(1_000, min(30_000, (deadline - time.time()) * 1000))
+    # A page with live charts may never go quiet: its script has finished all the same.
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_load_state("networkidle", timeout=quiet)
 
 
 def exceptions_on(page) -> list[str]:
@@ -127,8 +180,57 @@ def exceptions_on(page) -> list[str]:
     return [e.inner_text() for e in page.query_selector_all('[data-testid="stException"]')]
 
 
-def screenshot(page, name: str) -> Path:
+_CONTENT_HEIGHT = """() => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    return main ? Math.max(main.scrollHeight, window.innerHeight) : document.body.scrollHeight;
+}"""
+
+
+def screenshot(page, name: str, *, max_height: int = 6000) -> Path:
+    """A picture of the whole page in test-artifacts/<name>.png. Streamlit scrolls inside its main
+    block (the document itself never grows), so the window is made as tall as the content first."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    size = page.viewport_size
+    height = min(max_height, int(page.evaluate(_CONTENT_HEIGHT)))
+    if size and height > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": height})
+        page.wait_for_timeout(1500)  # charts re-lay themselves out
     page.screenshot(path=str(path), full_page=True)
+    if size and height > size["height"]:
+        page.set_viewport_size(size)
     return path
+
+
+def watch_console(page) -> list[str]:
+    """Start recording the page's console errors and uncaught exceptions; returns the live list."""
+    seen: list[str] = []
+    page.on("console", lambda msg: seen.append(f"console.{msg.type}: {msg.text}") if msg.type == "error"
+            else None)
+    page.on("pageerror", lambda exc: seen.append(f"pageerror: {exc}"))
+    return seen
+
+
+# Console errors that say nothing about the app: the browser's own fetches and Streamlit's
+# optional endpoints (no internet here, no favicon for some pages, no host config).
+BENIGN_CONSOLE = (
+    "favicon",
+    "_stcore/host-config",
+    "_stcore/allowed-message-origins",
+    "Failed to load resource: the server responded with a status of 404",
+    "net::ERR_INTERNET_DISCONNECTED",
+    "net::ERR_NAME_NOT_RESOLVED",
+    "net::ERR_NETWORK_CHANGED",
+)
+
+
+def crash_messages(messages: list[str]) -> list[str]:
+    """The recorded console messages that point to a broken page (uncaught exceptions, errors)."""
+    return [m for m in messages if not any(b in m for b in BENIGN_CONSOLE)]
+
+
+@pytest.fixture
+def ui() -> SimpleNamespace:
+    """The helpers above, for test modules (which cannot import this conftest)."""
+    return SimpleNamespace(wait_for_app=wait_for_app, exceptions_on=exceptions_on, screenshot=screenshot,
+                           watch_console=watch_console, crash_messages=crash_messages, artifacts=ARTIFACTS)
