@@ -215,7 +215,11 @@ def list_models() -> list[ModelInfo]:
 def best_model_name() -> str | None:
     """The saved model with the best validation accuracy (the shipped one on a fresh clone)."""
     models = list_models()
-    return models[0].name if models else None
+    # A fine-tuned "-taught" model is scored on its base's split but bent towards a few user
+    # digits: it is never picked for everyone automatically, only when chosen by name.
+    trained = [m for m in models if not m.meta.get("finetuned_from")]
+    pick = trained or models
+    return pick[0].name if pick else None
 
 
 def resolve_name(name: str | None) -> str:
