@@ -141,7 +141,7 @@ def live(polling: bool) -> None:
             charts.live_curves(snap.batches, snap.history, steps_per_epoch=ui.job_steps_per_epoch(job)),
             key="train_live_curves",
         )
-        if any(h.get("learning_rate") is not None for h in snap.history):
+        if len(snap.history) >= 2 and any(h.get("learning_rate") is not None for h in snap.history):
             c1, c2 = st.columns(2)
             c1.plotly_chart(charts.lr_curve(snap.history), key="train_lr_curve")
             c2.plotly_chart(charts.throughput_curve(snap.history), key="train_speed_curve")
