@@ -44,8 +44,10 @@ def dirs(tmp_path_factory, sample_train) -> dict[str, Path]:
     out = {k: base / k for k in ("data", "models", "cache", "work")}
     for folder in out.values():
         folder.mkdir()
+    out["key"] = base / "model-signing.key"  # never the install's own key (~/.config/...)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DRS_MODELS_DIR", str(out["models"]))
+        mp.setenv("DRS_KEY_FILE", str(out["key"]))
         x = sample_train.images[:400].reshape(400, -1) / 255.0
         forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(x, sample_train.labels[:400])
         registry.save_sklearn_model(MODEL, forest)
@@ -64,7 +66,8 @@ def dirs(tmp_path_factory, sample_train) -> dict[str, Path]:
 
 @pytest.fixture
 def env(dirs, monkeypatch) -> dict[str, Path]:
-    for var, key in (("DRS_DATA_DIR", "data"), ("DRS_MODELS_DIR", "models"), ("DRS_CACHE_DIR", "cache")):
+    for var, key in (("DRS_DATA_DIR", "data"), ("DRS_MODELS_DIR", "models"), ("DRS_CACHE_DIR", "cache"),
+                     ("DRS_KEY_FILE", "key")):
         monkeypatch.setenv(var, str(dirs[key]))
     monkeypatch.chdir(dirs["work"])
     return dirs
@@ -249,6 +252,7 @@ SUBPROCESS_CASES = {
 def subprocess_results(dirs) -> dict[str, subprocess.CompletedProcess]:
     """All the child processes at once (each spends most of its time starting Python)."""
     env = dict(os.environ, DRS_DATA_DIR=str(dirs["data"]), DRS_MODELS_DIR=str(dirs["models"]),
+               DRS_KEY_FILE=str(dirs["key"]),
                DRS_CACHE_DIR=str(dirs["cache"]), PYTHONPATH=str(ROOT))
     procs = {
         case: subprocess.Popen([sys.executable, "-m", "core", *argv], cwd=dirs["work"], env=env,

@@ -22,6 +22,14 @@ from core import data, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
+@pytest.fixture(autouse=True)
+def own_signing_key(tmp_path, monkeypatch) -> Path:
+    """A private pickle-signing key per test: never the install's own (~/.config/...)."""
+    key = tmp_path / "keys" / "model-signing.key"
+    monkeypatch.setenv("DRS_KEY_FILE", str(key))
+    return key
+
 BAD_NAMES = [
     "",
     ".",
@@ -279,17 +287,57 @@ def test_joblib_not_written_by_the_app_is_refused(tmp_dirs):
     assert refused
 
 
-def test_app_written_sklearn_model_loads(tmp_dirs, sample_train):
-    """The control: a forest saved through the registry is loaded and predicts."""
+def _forest(sample_train, n: int = 300):
     from sklearn.ensemble import RandomForestClassifier
 
-    x = sample_train.images[:300].reshape(300, -1) / 255.0
-    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(x, sample_train.labels[:300])
-    registry.save_sklearn_model("forest", forest)
-    registry.write_meta("forest", {"name": "forest", "kind": "sklearn", "metrics": {"val_accuracy": 0.7}})
+    x = sample_train.images[:n].reshape(n, -1) / 255.0
+    return RandomForestClassifier(n_estimators=3, random_state=0).fit(x, sample_train.labels[:n]), x
+
+
+def _save_forest(name: str, forest) -> Path:
+    registry.save_sklearn_model(name, forest)
+    registry.write_meta(name, {"name": name, "kind": "sklearn", "metrics": {"val_accuracy": 0.7}})
+    return registry.model_dir(name)
+
+
+def test_app_written_sklearn_model_loads(tmp_dirs, sample_train):
+    """The control: a forest saved through the registry is loaded and predicts."""
+    forest, x = _forest(sample_train)
+    _save_forest("forest", forest)
     probs = registry.load_model("forest").predict_proba(sample_train.images[:4])
     assert probs.shape == (4, 10)
     assert np.array_equal(probs.argmax(1), forest.predict_proba(x[:4]).argmax(1))
+
+
+def test_signing_key_is_private_and_outside_models(tmp_dirs, sample_train, own_signing_key):
+    folder = _save_forest("forest", _forest(sample_train)[0])
+    assert own_signing_key.is_file() and oct(own_signing_key.stat().st_mode & 0o777) == "0o600"
+    assert tmp_dirs.models not in own_signing_key.parents
+    key = own_signing_key.read_bytes()
+    assert len(key) >= 32
+    assert all(key not in p.read_bytes() for p in folder.rglob("*") if p.is_file())
+
+
+def test_joblib_signed_by_another_install_is_refused(tmp_dirs, sample_train, monkeypatch, tmp_path):
+    """A model folder copied from another machine (another key) is not unpickled here."""
+    _save_forest("forest", _forest(sample_train)[0])
+    monkeypatch.setenv("DRS_KEY_FILE", str(tmp_path / "other-install.key"))
+    with pytest.raises(ValueError, match="not written by this app"):
+        registry.load_model("forest")
+
+
+def test_joblib_swapped_under_a_valid_signature_is_refused(tmp_dirs, sample_train):
+    """Replacing model.joblib (keeping the app's signature file) is caught before unpickling."""
+    marker = tmp_dirs.data / "pwned"
+    folder = _save_forest("forest", _forest(sample_train)[0])
+    _plant_joblib(folder, marker)
+    with pytest.raises(ValueError, match="not written by this app"):
+        registry.load_model("forest")
+    assert not marker.exists()
+    (folder / registry.SIGNATURE_FILE).unlink()
+    with pytest.raises(ValueError, match="not written by this app"):
+        registry.load_model("forest")
+    assert not marker.exists()
 
 
 # --------------------------------------------------------------------------- upload size
