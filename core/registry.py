@@ -113,6 +113,7 @@ def write_history(name: str, history: list[dict]) -> None:
     writer = csv.DictWriter(buf, fieldnames=cols)
     writer.writeheader()
     writer.writerows(history)
+    model_dir(name).mkdir(parents=True, exist_ok=True)
     _atomic_write_bytes(model_dir(name) / HISTORY_FILE, buf.getvalue().encode())
 
 
@@ -163,6 +164,7 @@ def save_train_hashes(name: str, hashes: np.ndarray) -> None:
     """The row hashes of the training digits: the leakage check compares test sets against them."""
     buf = io.BytesIO()
     np.save(buf, np.asarray(hashes, dtype=np.uint64), allow_pickle=False)
+    model_dir(name).mkdir(parents=True, exist_ok=True)
     _atomic_write_bytes(model_dir(name) / HASHES_FILE, buf.getvalue())
 
 

@@ -167,6 +167,7 @@ class TrainingJob:
         self.epochs = int(self.settings.get("epochs", 1)) if self.arch.kind == models.KERAS else 1
         self._progress = 0.0
         self._t0: float | None = None
+        self._first: tuple[float, float] | None = None  # (time, progress) at the first batch
         self._images_per_s: float | None = None
         self._lr: float | None = None
 
@@ -194,8 +195,14 @@ class TrainingJob:
 
     def snapshot(self) -> Snapshot:
         with self._lock:
-            elapsed = time.time() - self._t0 if self._t0 else 0.0
-            eta = elapsed * (1 - self._progress) / self._progress if 0 < self._progress < 1 else None
+            now = time.time()
+            elapsed = now - self._t0 if self._t0 else 0.0
+            eta = None
+            if self._first is not None and self._progress < 1:
+                # Measured from the first finished batch: start-up (TensorFlow, graph) is not speed.
+                t1, p1 = self._first
+                if self._progress > p1:
+                    eta = (now - t1) * (1 - self._progress) / (self._progress - p1)
             return Snapshot(
                 status=self.status,
                 name=self.name,
@@ -359,6 +366,8 @@ class TrainingJob:
                         b["loss"].append(float(logs.get("loss", np.nan)))
                         b["accuracy"].append(float(logs.get("accuracy", np.nan)))
                     job._progress = step / total_steps
+                    if job._first is None:
+                        job._first = (time.time(), job._progress)
                     seen = (batch + 1) * batch_size
                     job._images_per_s = seen / max(1e-9, time.time() - self.epoch_t0)
                     job.message = f"epoch {job.epoch + 1}/{job.epochs}, batch {batch + 1}/{steps_per_epoch}"
@@ -379,16 +388,17 @@ class TrainingJob:
                     "elapsed_s": round(time.time() - job._t0, 3),
                     "images_per_s": round(len(x_tr) / max(1e-9, time.time() - self.epoch_t0), 1),
                 }
-                with job._lock:
-                    job.history.append(row)
-                    job.epoch = epoch + 1
-                    job._lr = lr
+                history = [*job.history, row]
                 acc = float(row["val_accuracy"] or 0.0)
                 if acc > best["acc"]:
                     best.update(acc=acc, weights=self.model.get_weights(), epoch=epoch + 1)
                     registry.save_keras_model(job.name, self.model)
-                    job._write_meta(meta, best, status="training")
-                registry.write_history(job.name, job.history)
+                    job._write_meta(meta, best, status="training", history=history)
+                registry.write_history(job.name, history)
+                with job._lock:  # Published only once its checkpoint and files are on disk.
+                    job.history = history
+                    job.epoch = epoch + 1
+                    job._lr = lr
 
         callbacks: list = [Progress()]
         if s["schedule"] == "plateau":
@@ -425,17 +435,18 @@ class TrainingJob:
             "status": status,
         }
 
-    def _read_best_metrics(self, best: dict) -> dict:
-        row = self.history[best["epoch"] - 1]
+    def _read_best_metrics(self, best: dict, history: list[dict] | None = None) -> dict:
+        row = (history if history is not None else self.history)[best["epoch"] - 1]
         return {"val_accuracy": float(row["val_accuracy"]), "val_loss": float(row["val_loss"])}
 
-    def _write_meta(self, meta: dict, best: dict, *, status: str) -> None:
+    def _write_meta(self, meta: dict, best: dict, *, status: str, history: list[dict] | None = None) -> None:
+        history = history if history is not None else self.history
         meta = dict(meta)
         meta.update(
             status=status,
-            metrics=self._read_best_metrics(best),
+            metrics=self._read_best_metrics(best, history),
             best_epoch=best["epoch"],
-            epochs_done=len(self.history),
+            epochs_done=len(history),
             training_time_s=round(time.time() - self._t0, 2),
         )
         registry.write_meta(self.name, meta)
