@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,8 +27,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -59,15 +65,26 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_env(tmp_path_factory) -> dict:
-    """A copy of the shipped models and an empty data folder, so browser tests change nothing real."""
+def app_env(tmp_path_factory) -> Iterator[dict]:
+    """A copy of the shipped models, an empty data folder and a private pickle-signing key, so
+    browser tests change nothing real. The key is also this test process's (for the session), so a
+    test may load in-process a model the server or a `python -m core` child saved."""
     base = tmp_path_factory.mktemp("app")
     models = base / "models"
     shutil.copytree(ROOT / "models", models, dirs_exist_ok=True)
     (base / "data").mkdir()
-    env = dict(os.environ, DRS_MODELS_DIR=str(models), DRS_DATA_DIR=str(base / "data"),
-               DRS_CACHE_DIR=str(base / "cache"), TF_CPP_MIN_LOG_LEVEL="2")
-    return {"env": env, "models": models, "data": base / "data"}
+    key = base / "model-signing.key"
+    env = dict(
+        os.environ,
+        DRS_MODELS_DIR=str(models),
+        DRS_DATA_DIR=str(base / "data"),
+        DRS_CACHE_DIR=str(base / "cache"),
+        DRS_KEY_FILE=str(key),
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DRS_KEY_FILE", str(key))
+        yield {"env": env, "models": models, "data": base / "data"}
 
 
 @pytest.fixture(scope="session")
@@ -75,9 +92,23 @@ def app_url(app_env):
     """Start `streamlit run Home.py` on a free port for the whole session; stop it after."""
     port = _free_port()
     # No file watcher: other people edit files while tests run, and watching .venv costs CPU.
-    cmd = [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "Home.py",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--server.runOnSave",
+        "false",
+    ]
     ARTIFACTS.mkdir(exist_ok=True)
     tmp_log = ARTIFACTS / "streamlit-server.log"
     log = open(tmp_log, "w")  # noqa: SIM115 - stays open while the server runs
@@ -205,8 +236,9 @@ def screenshot(page, name: str, *, max_height: int = 6000) -> Path:
 def watch_console(page) -> list[str]:
     """Start recording the page's console errors and uncaught exceptions; returns the live list."""
     seen: list[str] = []
-    page.on("console", lambda msg: seen.append(f"console.{msg.type}: {msg.text}") if msg.type == "error"
-            else None)
+    page.on(
+        "console", lambda msg: seen.append(f"console.{msg.type}: {msg.text}") if msg.type == "error" else None
+    )
     page.on("pageerror", lambda exc: seen.append(f"pageerror: {exc}"))
     return seen
 
@@ -232,5 +264,11 @@ def crash_messages(messages: list[str]) -> list[str]:
 @pytest.fixture
 def ui() -> SimpleNamespace:
     """The helpers above, for test modules (which cannot import this conftest)."""
-    return SimpleNamespace(wait_for_app=wait_for_app, exceptions_on=exceptions_on, screenshot=screenshot,
-                           watch_console=watch_console, crash_messages=crash_messages, artifacts=ARTIFACTS)
+    return SimpleNamespace(
+        wait_for_app=wait_for_app,
+        exceptions_on=exceptions_on,
+        screenshot=screenshot,
+        watch_console=watch_console,
+        crash_messages=crash_messages,
+        artifacts=ARTIFACTS,
+    )
