@@ -34,8 +34,13 @@ def url_path(script: Path) -> str:
 def title_of(script: Path) -> str:
     """The text of the page's `st.title(...)` call, read from its source."""
     for node in ast.walk(ast.parse(script.read_text())):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "title"
-                and node.args and isinstance(node.args[0], ast.Constant)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "title"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
             return node.args[0].value
     raise AssertionError(f"{script.name} has no st.title('...') with a literal text")
 
@@ -50,8 +55,10 @@ def test_page_list_matches_the_sidebar(page, app_url, ui):
     ui.wait_for_app(page)
     links = page.locator('[data-testid="stSidebarNav"] a')
     links.first.wait_for()
-    hrefs = {href.rstrip("/").rsplit("/", 1)[-1] for href in
-             (links.nth(i).get_attribute("href") for i in range(links.count()))}
+    hrefs = {
+        href.rstrip("/").rsplit("/", 1)[-1]
+        for href in (links.nth(i).get_attribute("href") for i in range(links.count()))
+    }
     expected = {url_path(s) for s in SCRIPTS[1:]}
     assert len(SCRIPTS) >= 2
     assert expected <= hrefs, (expected, hrefs)
@@ -67,7 +74,7 @@ def test_page_opens_cleanly(script, page, app_url, ui):
     title = title_of(script)
     heading = page.get_by_role("heading", name=title)
     heading.first.wait_for()
-    assert heading.first.is_visible()
+    heading.first.wait_for(state="visible", timeout=60_000)
     name = path or "Home"
     shot = ui.screenshot(page, f"page-{name}")
     assert ui.exceptions_on(page) == [], f"{name}: Streamlit exception shown"

@@ -68,12 +68,12 @@ def _wait_for_reading(page, expected: str, timeout: float = 60_000) -> str:
             timeout=timeout,
         )
     wait_for_app(page)
-    return _shown_digit(page, timeout=5_000)
+    return _shown_digit(page, timeout=30_000)
 
 
 def test_drawn_seven_is_read_as_seven(page, draw_url):
     canvas = _open(page, draw_url)
-    assert page.get_by_text("Draw a digit", exact=True).is_visible()
+    page.get_by_text("Draw a digit", exact=True).first.wait_for(state="visible", timeout=60_000)
     _draw(page, canvas, SEVEN)
     shown = _wait_for_reading(page, "7")
     page.wait_for_timeout(1000)  # charts finish drawing before the picture is taken
@@ -82,7 +82,7 @@ def test_drawn_seven_is_read_as_seven(page, draw_url):
     shutil.copy(path, NOTES_SHOT)
     assert shown == "7"
     assert not exceptions_on(page)
-    assert page.get_by_text("What the model saw").is_visible()
+    page.get_by_text("What the model saw").first.wait_for(state="visible", timeout=60_000)
 
 
 def test_undo_and_reset_from_the_canvas_toolbar(page, draw_url):

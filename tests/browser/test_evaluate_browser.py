@@ -18,8 +18,19 @@ NOTES_SHOT = ROOT.parent / "notes" / "evaluate.png"
 @pytest.fixture(scope="module")
 def forest(app_env) -> str:
     """A 10-tree forest trained on the sample (no TensorFlow: seconds) into the app's models folder."""
-    cmd = [sys.executable, "-m", "core", "train", "--arch", "random-forest", "--n-estimators", "10",
-           "--name", MODEL, "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "core",
+        "train",
+        "--arch",
+        "random-forest",
+        "--n-estimators",
+        "10",
+        "--name",
+        MODEL,
+        "--quiet",
+    ]
     done = subprocess.run(cmd, cwd=ROOT, env=app_env["env"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return MODEL

@@ -31,8 +31,9 @@ EPOCH_DONE = """() => /Epoch\\s*[1-9][0-9]* \\/ 40/.test(
 
 
 def metric(page, label: str) -> str:
-    box = page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").get_by_text(label,
-                                                                                                         exact=True))
+    box = page.get_by_test_id("stMetric").filter(
+        has=page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True)
+    )
     return box.get_by_test_id("stMetricValue").first.inner_text(timeout=120_000).strip()
 
 
@@ -161,7 +162,7 @@ def _five_visitors(names, pages, app_url, ui, digit_pictures):
 
     assert reading(draw_a) == "1"  # a vertical stroke
     # draw-b has not uploaded anything yet: it sees an invitation, not draw-a's result.
-    assert draw_b.get_by_text("Upload a picture of a digit").first.is_visible()
+    draw_b.get_by_text("Upload a picture of a digit").first.wait_for(state="visible", timeout=60_000)
     no_reading(draw_b)
     upload(draw_b, digit_pictures[7])
     ui.wait_for_app(draw_b)

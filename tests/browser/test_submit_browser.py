@@ -50,10 +50,17 @@ def _ensure_model(models: Path) -> None:
     folder = models / "browser-forest"
     folder.mkdir()
     joblib.dump(forest, folder / "model.joblib")
-    (folder / "meta.json").write_text(json.dumps({
-        "name": "browser-forest", "arch": "random-forest", "kind": "sklearn",
-        "metrics": {"val_accuracy": 0.9}, "data": {"source": "sample", "fingerprint": train.fingerprint},
-    }))
+    (folder / "meta.json").write_text(
+        json.dumps(
+            {
+                "name": "browser-forest",
+                "arch": "random-forest",
+                "kind": "sklearn",
+                "metrics": {"val_accuracy": 0.9},
+                "data": {"source": "sample", "fingerprint": train.fingerprint},
+            }
+        )
+    )
     np.save(folder / "train_hashes.npy", data.row_hashes(train.images[:3000]))
 
 
@@ -71,8 +78,8 @@ def test_submit_predict_and_download(page, app_url, app_env, tmp_path):
     download_button.wait_for(timeout=180_000)
     wait_for_app(page)
     assert exceptions_on(page) == []
-    assert page.get_by_text("Valid submission").is_visible()
-    assert page.get_by_text("Score (accuracy vs sample answers)").is_visible()
+    page.get_by_text("Valid submission").first.wait_for(state="visible", timeout=60_000)
+    page.get_by_text("Score (accuracy vs sample answers)").first.wait_for(state="visible", timeout=60_000)
 
     with page.expect_download(timeout=30_000) as info:
         download_button.click()

@@ -43,7 +43,9 @@ def _type(page, key: str, text: str) -> None:
 def test_live_chart_moves_while_a_job_runs_and_stop_keeps_the_model(app_url, app_env, page):
     page.goto(f"{app_url}/Train")
     wait_for_app(page)
-    assert page.get_by_role("heading", name=re.compile("Train a model")).is_visible()
+    page.get_by_role("heading", name=re.compile("Train a model")).first.wait_for(
+        state="visible", timeout=60_000
+    )
     _choose(page, "train_arch", "mlp")
     _type(page, "train_epochs", "50")
     _type(page, "train_name", "browser-mlp")
@@ -62,6 +64,11 @@ def test_live_chart_moves_while_a_job_runs_and_stop_keeps_the_model(app_url, app
     )
     page.wait_for_timeout(3_000)
     second = _chart_state(page)
+    for _ in range(20):  # the chart may be caught mid-redraw (no points yet): look again
+        if second["line_points"]:
+            break
+        page.wait_for_timeout(500)
+        second = _chart_state(page)
     screenshot(page, "train-live")
     assert second["progress"] != first["progress"], (first, second)
     moved = (second["line_points"], second["markers"]) != (first["line_points"], first["markers"])
