@@ -53,7 +53,9 @@ with st.expander("Bring your own data (upload Kaggle's train.csv / test.csv)"):
         up = st.file_uploader(f"{kind}.csv", type=["csv", "gz"], key=f"upload_{kind}_file")
         if up is not None:
             try:
-                ds = datasets.accept_upload(kind, up.getvalue(), up.name)
+                ds, changed = datasets.accept_upload(kind, up.getvalue(), up.name)
+                if changed:
+                    st.rerun()  # the Data section above must show the new file at once
                 st.success(f"{kind}: {datasets.describe(ds)}")
             except ValueError as exc:
                 st.error(f"{exc} — nothing was changed.")

@@ -66,16 +66,20 @@ def test_answers():
     return data.load_answers(found.answers) if found.answers is not None else None
 
 
-def accept_upload(kind: str, payload: bytes, name: str) -> data.Dataset:
+def accept_upload(kind: str, payload: bytes, name: str) -> tuple[data.Dataset, bool]:
     """Validate an uploaded train/test CSV; only a valid file replaces the session's current one.
 
+    Returns the dataset and whether it is new to this session (the page reruns to show it).
     Raises ValueError (with the file, row and column) for a bad file; nothing changes then.
     """
     expect = {"train": True, "test": False}[kind]
     digest = hashlib.blake2b(payload, digest_size=16).hexdigest()
     ds = _parse_upload(digest, payload, name, expect)
-    st.session_state[_TRAIN_KEY if kind == "train" else _TEST_KEY] = (digest, payload, name, expect)
-    return ds
+    key = _TRAIN_KEY if kind == "train" else _TEST_KEY
+    current = st.session_state.get(key)
+    changed = current is None or current[0] != digest
+    st.session_state[key] = (digest, payload, name, expect)
+    return ds, changed
 
 
 def forget_uploads() -> None:

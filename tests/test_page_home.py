@@ -56,7 +56,8 @@ def _upload_script():
     from studio import datasets
 
     good = datasets.data.to_csv_bytes(datasets.train_set().images[:50], datasets.train_set().labels[:50])
-    datasets.accept_upload("train", good, "mine.csv")
+    _, changed = datasets.accept_upload("train", good, "mine.csv")
+    st.metric("changed", str(changed))
     try:
         datasets.accept_upload("train", b"label,pixel0\n1,2\n", "bad.csv")
     except ValueError as exc:
@@ -70,6 +71,7 @@ def test_a_bad_upload_is_refused_and_the_good_one_kept(isolated):
     assert not at.exception
     assert "bad.csv: header has 2 columns, expected 785" in at.error[0].value
     assert _metric(at, "rows") == "50"
+    assert _metric(at, "changed") == "True"
     assert _metric(at, "name") == "mine.csv"
 
 

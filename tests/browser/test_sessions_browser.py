@@ -252,11 +252,6 @@ def test_uploaded_data_stays_in_its_session(new_page, app_url, ui):
     assert_healthy({"mine": mine, "theirs": theirs}, ui, consoles)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Home.py reads the data (and draws the Data metrics) before the uploader accepts a file, "
-    "and does not rerun after accepting one: the metrics show the old data until the next rerun",
-)
 def test_home_metrics_follow_the_upload_at_once(new_page, app_url, ui):
     mine, _, _ = _home_with_upload(new_page, app_url, ui)
     assert metric(mine, "Training digits") == "3"
