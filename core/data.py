@@ -669,19 +669,7 @@ def _first_existing(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _write_atomic(path: Path, body: bytes) -> Path:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(body)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+_write_atomic = paths.write_atomic  # kept under its old name for callers in this module
 
 
 def unpack_kaggle_zip(folder: Path | None = None) -> bool:

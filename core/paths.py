@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,3 +33,19 @@ def signing_key_file() -> Path:
     """Secret that signs the app's own pickles (`model.joblib`); outside `models/`, git-ignored."""
     default = Path.home() / ".config" / "digit-recognizer-studio" / "model-signing.key"
     return Path(os.environ.get("DRS_KEY_FILE", default))
+
+
+def write_atomic(path: Path, payload: bytes) -> Path:
+    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

@@ -16,7 +16,6 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,12 +80,7 @@ class ModelInfo:
 # --------------------------------------------------------------------------- writing
 
 
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(payload)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+_atomic_write_bytes = paths.write_atomic
 
 
 def write_meta(name: str, meta: dict) -> None:

@@ -20,8 +20,6 @@ import functools
 import hashlib
 import io
 import json
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -463,17 +461,7 @@ def make_sidecar(
     }
 
 
-def _write_atomic(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+_write_atomic = paths.write_atomic
 
 
 def sidecar_path(out: Path) -> Path:
