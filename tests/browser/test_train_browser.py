@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 from tests.browser.conftest import exceptions_on, screenshot, wait_for_app
@@ -52,7 +53,10 @@ def test_live_chart_moves_while_a_job_runs_and_stop_keeps_the_model(app_url, app
     page.click(".st-key-train_start button")
 
     page.wait_for_selector(f"{CHART} .scatterlayer path.js-line", timeout=180_000)
-    page.locator(CHART).first.scroll_into_view_if_needed()
+    # The chart is redrawn every second and may be detached mid-scroll; scrolling is only for
+    # the screenshot, so a detached element is not a failure.
+    with contextlib.suppress(Exception):
+        page.locator(CHART).first.scroll_into_view_if_needed(timeout=5_000)
     first = _chart_state(page)
     page.wait_for_function(  # the fragment redraws every second: wait for a later batch
         """(old) => {
