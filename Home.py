@@ -107,6 +107,11 @@ else:
         },
         key="leaderboard",
     )
+    if any(i.status == "interrupted" for i in infos):
+        st.caption(
+            "**interrupted**: the training process was killed before the end. The best epoch it "
+            "saved is kept and can be evaluated and used like any other model."
+        )
 
 # ---- where next
 st.subheader("Where next")

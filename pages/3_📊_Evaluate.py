@@ -34,7 +34,8 @@ def _model_label(name: str) -> str:
     if info is None:
         return name
     acc = f", recorded validation accuracy {info.val_accuracy:.2%}" if info.val_accuracy is not None else ""
-    return f"{name} ({info.meta.get('arch', '?')}{acc})"
+    status = "" if info.status == "complete" else f", {info.status}"  # e.g. interrupted mid-run
+    return f"{name} ({info.meta.get('arch', '?')}{acc}{status})"
 
 
 c1, c2 = st.columns([2, 3])

@@ -45,7 +45,8 @@ def _label(name: str) -> str:
     info = infos.get(name)
     if info is None or info.val_accuracy is None:
         return name
-    return f"{name} (val {info.val_accuracy:.2%}, {info.data_source})"
+    status = "" if info.status == "complete" else f", {info.status}"  # e.g. interrupted mid-run
+    return f"{name} (val {info.val_accuracy:.2%}, {info.data_source}{status})"
 
 
 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")

@@ -2,7 +2,7 @@
 
 The CLI trains a small MLP in a child process with private data/models/cache folders; once two
 epochs are on disk the child is SIGKILLed (no clean-up code runs). The last checkpoint must then
-be listed, loadable and exactly the model its meta.json describes; leftovers of interrupted
+be listed (as "interrupted"), loadable and exactly the model its meta.json describes; leftovers of interrupted
 writes (temporary files, a torn meta.json) must never pass for a model.
 """
 
@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core import data, registry
@@ -69,7 +70,12 @@ def killed_run(tmp_path_factory) -> Path:
             proc.wait(30)
         log.close()
     assert proc.returncode == -signal.SIGKILL
+    (base / "pid").write_text(str(proc.pid))
     return models
+
+
+def killed_run_pid(models: Path) -> int:
+    return int((models.parent / "pid").read_text())
 
 
 @pytest.fixture
@@ -82,8 +88,11 @@ def test_killed_run_is_listed_with_its_checkpoint(models_env):
     infos = {i.name: i for i in registry.list_models()}
     assert list(infos) == [NAME]
     info = infos[NAME]
-    # The meta says "training" for ever after a kill: nothing is left to change it (see the report).
-    assert info.status in ("training", "interrupted")
+    # meta.json still says "training" (nothing was left to change it), but its process is dead.
+    assert info.meta["status"] == "training"
+    assert info.meta[registry.WRITER_KEY]["pid"] == killed_run_pid(models_env)
+    assert info.status == "interrupted"
+    assert registry.load_model(NAME).predict_proba(np.zeros((2, 28, 28), np.uint8)).shape == (2, 10)
     history = registry.read_history(NAME)
     meta = info.meta
     assert len(history) >= 2 and meta["epochs_done"] >= 1
@@ -161,3 +170,33 @@ def test_temporary_and_torn_files_are_never_models(models_env, tmp_dirs):
     with pytest.raises(ValueError):
         registry.load_model("torn")
     assert registry.load_model(None).name == NAME
+
+
+def test_pages_offer_the_killed_run_as_an_interrupted_but_usable_model(models_env, tmp_dirs):
+    """Home lists it as interrupted; Evaluate and Submit name it so in their pickers and use it."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    shutil.copytree(models_env / NAME, tmp_dirs.models / NAME)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+    home = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
+    assert not home.exception
+    assert home.dataframe[0].value["status"].tolist() == ["interrupted"]
+
+    evaluate = AppTest.from_file(str(ROOT / "pages" / "3_📊_Evaluate.py"), default_timeout=120).run()
+    assert not evaluate.exception and not evaluate.error
+    picker = evaluate.selectbox(key="eval_model")
+    assert picker.value == NAME and len(picker.options) == 1
+    assert picker.options[0].startswith(f"{NAME} (mlp, recorded validation accuracy ")
+    assert picker.options[0].endswith(", interrupted)")
+    assert any(m.label == "Accuracy" for m in evaluate.metric)  # it was evaluated
+
+    submit = AppTest.from_file(str(ROOT / "pages" / "5_📤_Submit.py"), default_timeout=120).run()
+    assert not submit.exception
+    chosen = submit.multiselect(key="submit_models")
+    assert chosen.value == [NAME] and chosen.options[0].endswith(", sample, interrupted)")
+    submit.button(key="submit_predict").click().run()
+    assert not submit.exception and not submit.error
+    assert any(s.value.startswith("Valid submission") for s in submit.success)

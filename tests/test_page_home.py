@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,29 @@ def test_home_lists_saved_models_best_first(isolated):
     board = at.dataframe[0].value
     assert list(board["model"]) == ["strong", "weak"]
     assert list(board["validation accuracy"]) == [0.99, 0.91]
+
+
+def _placeholder_model(models: Path, name: str, meta: dict) -> None:
+    (models / name).mkdir()
+    (models / name / "model.keras").write_bytes(b"placeholder, never loaded by Home")
+    (models / name / "meta.json").write_text(json.dumps(meta))
+
+
+def test_a_killed_training_run_is_listed_as_interrupted(isolated):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    models = isolated / "models"
+    dead_run = {"pid": int(gone.stdout), "host": socket.gethostname()}  # that process has exited
+    _placeholder_model(models, "killed", {"arch": "mlp", "status": "training", "training_process": dead_run,
+                                          "metrics": {"val_accuracy": 0.9}})
+    _placeholder_model(models, "done", {"arch": "mlp", "status": "complete",
+                                        "metrics": {"val_accuracy": 0.8}})
+    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
+    assert not at.exception
+    board = at.dataframe[0].value
+    assert dict(zip(board["model"], board["status"], strict=True)) == {"killed": "interrupted",
+                                                                       "done": "complete"}
+    assert any(c.value.startswith("**interrupted**: the training process was killed") for c in at.caption)
 
 
 def _upload_script():

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core import registry
+
+ROOT = Path(__file__).resolve().parent.parent
 
 GOOD_NAMES = ["a", "dr-cnn", "dr-cnn-20250101-120000", "model_2.v3", "A" * 64, "7"]
 BAD_NAMES = [
@@ -131,6 +137,85 @@ def test_save_list_load_delete_round_trip(tmp_dirs):
     with pytest.raises(ValueError, match="no saved model called 'best'"):
         registry.load_model("best")
 
+
+
+# --------------------------------------------------------------------------- runs killed mid-way
+
+
+def _own_start_time() -> int:
+    return int(Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[-1].split()[19])
+
+
+def _rewrite_writer(name: str, **writer) -> None:
+    """Edit the recorded training process by hand (as if another process had written the meta)."""
+    path = registry.model_dir(name) / registry.META_FILE
+    meta = json.loads(path.read_text())
+    meta[registry.WRITER_KEY] = {**meta[registry.WRITER_KEY], **writer}
+    path.write_text(json.dumps(meta))
+
+
+def _statuses() -> dict[str, str]:
+    return {i.name: i.status for i in registry.list_models()}
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs Linux /proc")
+def test_a_training_meta_records_its_process_and_stays_training_while_it_lives(tmp_dirs):
+    _save_forest("live", 0.9, status="training")
+    writer = registry.read_meta("live")[registry.WRITER_KEY]
+    assert writer == {"pid": os.getpid(), "host": socket.gethostname(), "start_time": _own_start_time()}
+    assert _statuses() == {"live": "training"}  # this very process: alive
+
+    _rewrite_writer("live", start_time=_own_start_time() - 1)  # same pid, another process (reused)
+    assert _statuses() == {"live": "interrupted"}
+    _rewrite_writer("live", host="another-machine")  # cannot be checked from here: not assumed dead
+    assert _statuses() == {"live": "training"}
+    _rewrite_writer("live", host=socket.gethostname(), start_time=_own_start_time())
+    assert _statuses() == {"live": "training"}
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    _rewrite_writer("live", pid=int(done.stdout), start_time=None)  # a pid that has exited
+    assert _statuses() == {"live": "interrupted"}
+
+    # The finished run's meta drops the process record: "complete" whatever happens to the pid.
+    meta = registry.read_meta("live")
+    registry.write_meta("live", {**meta, "status": "complete"})
+    assert registry.WRITER_KEY not in registry.read_meta("live")
+    assert _statuses() == {"live": "complete"}
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs Linux /proc")
+def test_a_run_in_another_process_is_training_until_that_process_is_killed(tmp_dirs, capsys):
+    from core import cli
+
+    code = (
+        "import sys, time\n"
+        "from core import registry\n"
+        "registry.write_meta('other', {'name': 'other', 'kind': 'sklearn', 'status': 'training',"
+        " 'metrics': {'val_accuracy': 0.8}})\n"
+        "print('written', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    registry.save_sklearn_model("other", _forest())
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        assert proc.stdout.readline().strip() == "written"
+        assert registry.read_meta("other")[registry.WRITER_KEY]["pid"] == proc.pid
+        assert _statuses() == {"other": "training"}
+        proc.kill()
+        deadline = time.monotonic() + 30
+        while registry.list_models()[0].status != "interrupted" and time.monotonic() < deadline:
+            time.sleep(0.05)  # not reaped yet: a zombie is dead as well
+        assert _statuses() == {"other": "interrupted"}
+    finally:
+        proc.kill()
+        proc.wait(30)
+    assert _statuses() == {"other": "interrupted"}
+    assert registry.read_meta("other")["status"] == "training"  # the file is left as it was
+    assert registry.load_model("other").kind == "sklearn"  # its checkpoint is still usable
+    assert cli.main(["models"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "interrupted"
 
 def test_history_csv_has_one_row_per_epoch_and_the_union_of_columns(tmp_dirs):
     registry.write_meta("h", {})  # history is written into a model's existing folder
