@@ -69,7 +69,7 @@ def ensure_model(name: str | None) -> str:
     return "bench-cnn"
 
 
-def bench_predict(model: registry.LoadedModel, images: np.ndarray, runs: int) -> np.ndarray:
+def bench_predict(model: registry.LoadedModel, images: np.ndarray, runs: int) -> tuple[np.ndarray, float]:
     print(f"\npredict {len(images):,} digits with {model.name} ({model.meta.get('arch')}):")
     proba = None
     for batch in (256, 1024, 4096):
@@ -81,10 +81,12 @@ def bench_predict(model: registry.LoadedModel, images: np.ndarray, runs: int) ->
               f"{cpu:6.2f} s CPU (all threads)")
     t, _ = timed(lambda: evaluation.predict_in_chunks(model, images), runs)
     print(f"  in chunks of {evaluation.PREDICT_CHUNK} (the page, with a progress bar): {t:6.2f} s")
-    return proba
+    return proba, t
 
 
-def bench_metrics(ds: data.Dataset, proba: np.ndarray, meta: dict, runs: int) -> evaluation.Evaluation:
+def bench_metrics(
+    ds: data.Dataset, proba: np.ndarray, meta: dict, runs: int
+) -> tuple[evaluation.Evaluation, float]:
     labels = ds.labels
     t_eval, ev = timed(lambda: evaluation.evaluate(labels, proba), runs)
     t_err, worst = timed(lambda: evaluation.confident_mistakes(labels, proba, k=30), runs)
@@ -109,10 +111,10 @@ def bench_metrics(ds: data.Dataset, proba: np.ndarray, meta: dict, runs: int) ->
     print(f"  all metrics:                                                   {total * 1000:7.1f} ms")
     print(f"  leakage check on other data: row hashes {t_hash * 1000:.1f} ms + unseen rows "
           f"{t_rows * 1000:.1f} ms; validation split rebuild {t_val * 1000:.1f} ms")
-    return ev
+    return ev, total + t_hash + t_rows
 
 
-def bench_figures(ds: data.Dataset, ev: evaluation.Evaluation, history: list[dict], runs: int) -> None:
+def bench_figures(ds: data.Dataset, ev: evaluation.Evaluation, history: list[dict], runs: int) -> float:
     import plotly.io as pio
 
     worst = evaluation.confident_mistakes(ev.labels, ev.proba, k=30)
@@ -144,6 +146,7 @@ def bench_figures(ds: data.Dataset, ev: evaluation.Evaluation, history: list[dic
         total_json += t_json
         print(f"  {label:28s} build {t_build * 1000:6.1f} ms, JSON {t_json * 1000:6.1f} ms")
     print(f"  {'all figures':28s} build {total_build * 1000:6.1f} ms, JSON {total_json * 1000:6.1f} ms")
+    return total_build + total_json
 
 
 def bench_page(name: str, ds: data.Dataset) -> None:
@@ -210,12 +213,16 @@ def main() -> None:
     model = registry.load_model(name)
     print(f"{ds.n:,} digits; model {name} loaded in {time.perf_counter() - t0:.2f} s "
           f"(TensorFlow import included for Keras models); {os.cpu_count()} CPU cores")
-    proba = bench_predict(model, ds.images, args.runs)
+    proba, t_predict = bench_predict(model, ds.images, args.runs)
     _, val_idx = data.split_indices(ds.labels, val_fraction=0.1, seed=0)
     t_val, _ = timed(lambda: model.predict_proba(ds.images[val_idx], batch_size=256), args.runs)
     print(f"  validation split only ({len(val_idx):,} digits), batch_size 256: {t_val:6.2f} s")
-    ev = bench_metrics(ds, proba, registry.read_meta(name), args.runs)
-    bench_figures(ds, ev, registry.read_history(name), args.runs)
+    ev, t_metrics = bench_metrics(ds, proba, registry.read_meta(name), args.runs)
+    t_figures = bench_figures(ds, ev, registry.read_history(name), args.runs)
+    total = t_predict + t_metrics + t_figures
+    print(f"\nall numbers and charts for {ds.n:,} unseen digits, model loaded: predict {t_predict:.2f} s + "
+          f"metrics and leakage check {t_metrics:.2f} s + figures {t_figures:.2f} s = {total:.2f} s "
+          f"(target 3 s)")
     if args.page:
         bench_page(name, ds)
 

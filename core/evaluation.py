@@ -23,7 +23,7 @@ from core import data as data_mod
 N_CLASSES = 10
 CLASSES = list(range(N_CLASSES))
 DEFAULT_BINS = 15  # As in Guo et al. (2017), "On Calibration of Modern Neural Networks".
-PREDICT_BATCH = 256  # fastest of 256/1024/4096 for the default CNN on 2 CPU cores (bench_evaluate.py)
+PREDICT_BATCH = 1024  # fast_predict.BATCH: fastest of 64/256/1024 on 2 CPU cores (bench_evaluate.py)
 PREDICT_CHUNK = 2048  # digits per progress step: ~1 s each for the default CNN on 2 busy cores
 
 KIND_VALIDATION = "validation"  # the model's recorded validation split of its own training data

@@ -2,17 +2,14 @@
 
 `read_digit(model, source)` runs `core.preprocess` then the model, and returns both, so a page can
 show what the model saw next to what it said. For one image the Keras model is called directly
-through a cached `tf.function` (no `model.predict` set-up per call): a drawn digit is read in a
-few milliseconds.
+through `core.fast_predict`'s traced inference graph (no `model.predict` set-up per call): a drawn
+digit is read in a few milliseconds.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -37,47 +34,13 @@ class Prediction:
         }
 
 
-_fast_calls: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_fast_lock = threading.Lock()
-
-
-def _fast_call(keras_model: Any):
-    """A traced, cached `tf.function` of the model for a batch of (n, 28, 28) float32 images.
-
-    Eager `model(x)` re-dispatches every layer in Python on each call; the traced graph runs
-    the same ops in one go (about 3-5x faster for one image on a CPU).
-    """
-    with _fast_lock:
-        fn = _fast_calls.get(keras_model)
-        if fn is None:
-            import tensorflow as tf
-
-            fn = tf.function(
-                lambda x: keras_model(x, training=False),
-                input_signature=[tf.TensorSpec([None, 28, 28], tf.float32)],
-                reduce_retracing=True,
-            )
-            _fast_calls[keras_model] = fn
-    return fn
-
-
 def predict_proba(model: LoadedModel, images: np.ndarray) -> np.ndarray:
-    """Probabilities `(n, 10)` float32 for a few images `(n, 28, 28)` 0..255, as fast as possible.
-
-    Keras models go through a cached `tf.function`; others (and anything unusual) through
-    `LoadedModel.predict_proba`.
-    """
+    """Probabilities `(n, 10)` float32 for a few images `(n, 28, 28)` 0..255 (one call, no set-up)."""
     x = np.asarray(images, dtype=np.float32)
     if x.ndim == 2:
         x = x[None]
     if x.shape[1:] != (28, 28):
         raise ValueError(f"expected images of shape (n, 28, 28), got {x.shape}")
-    if model.kind == "keras" and len(x) <= 64:
-        try:
-            fn = _fast_call(model.model)
-        except ImportError:  # another Keras backend: the plain direct call
-            return model.predict_proba(x)
-        return np.asarray(fn(x), dtype=np.float32)
     return model.predict_proba(x)
 
 
