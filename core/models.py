@@ -31,19 +31,15 @@ class Architecture:
 
 
 def _augmentation(strength: float):
-    """Small random rotations, zooms and shifts, as the best Kaggle notebooks use.
+    """Small random rotations, zooms and shifts, as the best Kaggle notebooks use, in one warp.
 
-    `strength` 1.0 means +-10 degrees, +-10% zoom and +-10% shift; the layers only act while
+    `strength` 1.0 means +-10 degrees, +-10% zoom and +-10% shift; the layer only acts while
     training, so the saved model predicts on the image as given.
     """
-    from keras import layers
+    from core.augment import RandomAffine
 
     s = float(strength)
-    return [
-        layers.RandomRotation(10 * s / 360, fill_mode="constant", name="aug_rotate"),
-        layers.RandomZoom(0.1 * s, fill_mode="constant", name="aug_zoom"),
-        layers.RandomTranslation(0.1 * s, 0.1 * s, fill_mode="constant", name="aug_shift"),
-    ]
+    return [RandomAffine(rotation=10 * s, zoom=0.1 * s, shift=0.1 * s, name="aug_affine")]
 
 
 def _input(augment: bool, strength: float):
