@@ -7,12 +7,88 @@ Bad input ends with one line on stderr and exit code 2; no traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
+import os
+import re
 import sys
+import tempfile
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from core import data, models, registry
+
+# TensorFlow's start-up chatter, none of it for a user: C++ log lines ("I0000 00:00:... port.cc:153]
+# oneDNN custom operations are on ..."), absl's notice that logging is not set up yet, and the CPU
+# feature advice. TensorFlow 2.21 writes the first two even with TF_CPP_MIN_LOG_LEVEL set.
+TF_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|[IW]\d{4} [\d:.]+\s+\d+ \S+:\d+\] "
+    r"|To enable the following instructions: .* rebuild TensorFlow"
+    r"|This TensorFlow binary is optimized to use available CPU instructions)"
+)
+
+
+def quiet_tensorflow_env() -> None:
+    """Ask TensorFlow, Keras and absl for errors only. Must run before TensorFlow is imported; it
+    imports nothing itself (commands that need no model never load TensorFlow)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # C++ logs: warnings and errors only
+    for name in ("tensorflow", "absl", "keras", "h5py"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category,
+                                module=r"(tensorflow|keras|tf_keras|absl|google\.protobuf|h5py)(\.|$)")
+
+
+@contextlib.contextmanager
+def _filtered_stderr(noise: re.Pattern = TF_NOISE) -> Iterator[None]:
+    """Send file descriptor 2 (what C++ code writes to) to a temporary file for the block, then
+    pass on every line that is not `noise`. Python's own `sys.stderr` writes are caught as well."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing to keep clean
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            kept = [ln for ln in tmp.read().decode(errors="replace").splitlines(True) if not noise.match(ln)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
+def load_tensorflow() -> None:
+    """Import TensorFlow and Keras now, with their import-time chatter filtered out of stderr.
+    Called only by commands about to use a Keras model, before any other code imports them."""
+    if "tensorflow" in sys.modules:
+        return
+    quiet_tensorflow_env()
+    with _filtered_stderr():
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+
+
+def _needs_keras(names: list[str | None]) -> bool:
+    """Whether any of these saved models (None: the best one) is a Keras model. Unknown names are
+    left for the command itself to refuse, with its own message."""
+    for name in names:
+        try:
+            if registry.read_meta(registry.resolve_name(name)).get("kind", "keras") == "keras":
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def _dataset(path: str | None, *, labelled: bool) -> data.Dataset:
@@ -66,6 +142,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         label_smoothing=args.label_smoothing,
     )
     job = training.TrainingJob(config, train, owner="cli", extra=extra)
+    if models.get_architecture(args.arch).kind == "keras":
+        load_tensorflow()
     print(f"training {job.name} ({args.arch}) on {train.name}: {train.n} digits", file=sys.stderr)
     job.start()
     last_epoch = 0
@@ -134,6 +212,8 @@ def cmd_architectures(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from core import submission
 
+    if _needs_keras(args.model or [None]):
+        load_tensorflow()
     result = submission.predict_to_file(
         Path(args.test),
         model_names=args.model or None,
@@ -148,6 +228,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_predict_image(args: argparse.Namespace) -> int:
     from core import inference
 
+    if _needs_keras([args.model]):
+        load_tensorflow()
     model = registry.load_model(args.model)
     failed = 0
     for file in args.images:
@@ -165,6 +247,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from core import evaluation
 
     ds = _dataset(args.data, labelled=True)
+    if _needs_keras([args.model]):
+        load_tensorflow()
     model = registry.load_model(args.model)
     print(json.dumps(evaluation.evaluate_model(model, ds)))
     return 0
@@ -221,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_tensorflow_env()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
