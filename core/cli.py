@@ -121,6 +121,14 @@ def _progress_bar(snap, width: int = 30) -> str:
     return f"\r[{'#' * filled}{'.' * (width - filled)}] {snap.progress:6.1%} {snap.message}{val}{ips}{eta}   "
 
 
+def _epoch_line(row: dict, epochs: int) -> str:
+    """One plain line for a finished epoch (logs, CI, a pipe): no carriage returns, no bar."""
+    parts = [f"{key} {row[key]:.4f}" for key in ("loss", "accuracy", "val_loss", "val_accuracy")
+             if row.get(key) is not None]
+    took = f" ({row['time_s']:.1f} s)" if row.get("time_s") is not None else ""
+    return f"epoch {int(row['epoch'])}/{epochs}: {', '.join(parts)}{took}"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from core import training
 
@@ -144,23 +152,37 @@ def cmd_train(args: argparse.Namespace) -> int:
     job = training.TrainingJob(config, train, owner="cli", extra=extra)
     if models.get_architecture(args.arch).kind == "keras":
         load_tensorflow()
-    print(f"training {job.name} ({args.arch}) on {train.name}: {train.n} digits", file=sys.stderr)
+    # A redrawn bar only on a terminal; in a log or a pipe, one plain line per finished epoch.
+    bar = sys.stderr.isatty() and not args.quiet
+    if not args.quiet:
+        print(f"training {job.name} ({args.arch}) on {train.name}: {train.n} digits", file=sys.stderr)
     job.start()
-    last_epoch = 0
+    shown = 0  # epochs reported so far
+
+    def report(snap) -> None:
+        nonlocal shown
+        if args.quiet:
+            return
+        if bar:
+            print(_progress_bar(snap), end="", file=sys.stderr, flush=True)
+            if snap.epoch > shown:
+                print(file=sys.stderr)
+        else:
+            for row in snap.history[shown:snap.epoch]:
+                print(_epoch_line(row, snap.epochs), file=sys.stderr, flush=True)
+        shown = max(shown, snap.epoch)
+
     try:
         while job.running:
             time.sleep(0.5)
-            snap = job.snapshot()
-            if not args.quiet:
-                print(_progress_bar(snap), end="", file=sys.stderr, flush=True)
-                if snap.epoch > last_epoch:
-                    last_epoch = snap.epoch
-                    print(file=sys.stderr)
+            report(job.snapshot())
     except KeyboardInterrupt:
         print("\nstopping: keeping the best epoch so far…", file=sys.stderr)
         job.stop()
     job.join()
-    print(file=sys.stderr)
+    report(job.snapshot())  # epochs that ended after the last look
+    if bar:
+        print(file=sys.stderr)
     if job.error:
         print(f"error: {job.error}", file=sys.stderr)
         return 1

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +18,15 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
 
+# What TensorFlow and Keras print on their own when nobody quiets them (TensorFlow 2.21).
+TF_NOISE = ["oneDNN custom operations", "absl::InitializeLog", "rebuild TensorFlow", "cpu_feature_guard",
+            "DeprecationWarning", "FutureWarning", "WARNING:tensorflow", "WARNING:absl"]
+
+
 def _run(args: list[str], dirs, timeout: float = 180) -> subprocess.CompletedProcess:
-    env = dict(os.environ, DRS_MODELS_DIR=str(dirs.models), DRS_DATA_DIR=str(dirs.data),
-               DRS_CACHE_DIR=str(dirs.cache), TF_CPP_MIN_LOG_LEVEL="3")
+    """`python -m core ...` as a user runs it: stderr a pipe, no TF_* variables set beforehand."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    env.update(DRS_MODELS_DIR=str(dirs.models), DRS_DATA_DIR=str(dirs.data), DRS_CACHE_DIR=str(dirs.cache))
     return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -52,12 +60,44 @@ def test_train_prints_a_final_json_line_and_saves_the_model(small_csv, tmp_dirs)
     assert [(r["name"], r["arch"], r["status"]) for r in rows] == [("cli-mlp", "mlp", "complete")]
 
 
+def test_without_a_terminal_progress_is_one_plain_line_per_epoch_and_no_tensorflow_noise(
+    small_csv, tmp_dirs
+):
+    proc = _run(["train", "--data", str(small_csv), "--arch", "mlp", "--epochs", "3", "--batch-size", "32",
+                 "--name", "piped"], tmp_dirs)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "\r" not in proc.stderr and "[#" not in proc.stderr and "ETA" not in proc.stderr  # no bar
+    assert not [n for n in TF_NOISE if n in proc.stderr], proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "training piped (mlp) on small_train.csv: 400 digits"
+    assert json.loads(proc.stdout)["epochs_run"] == 3
+    assert len(lines) == 1 + 3, proc.stderr  # the start, then exactly one line per epoch
+    for epoch, line in enumerate(lines[1:], start=1):
+        assert re.fullmatch(rf"epoch {epoch}/3: loss \d\.\d{{4}}, accuracy \d\.\d{{4}}, "
+                            rf"val_loss \d\.\d{{4}}, val_accuracy \d\.\d{{4}} \(\d+\.\d s\)", line), line
+    last = registry_history(tmp_dirs, "piped")[-1]
+    assert lines[-1].startswith(f"epoch 3/3: loss {last['loss']:.4f}, accuracy {last['accuracy']:.4f}")
+
+
+def test_quiet_keras_training_prints_nothing_on_stderr(small_csv, tmp_dirs):
+    proc = _run(["train", "--data", str(small_csv), "--arch", "mlp", "--epochs", "1", "--name", "hush",
+                 "--quiet"], tmp_dirs)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr == ""  # no progress, and none of TensorFlow's start-up lines
+    assert json.loads(proc.stdout)["name"] == "hush"
+
+
+def registry_history(dirs, name: str) -> list[dict]:
+    with open(dirs.models / name / "history.csv", newline="") as f:
+        return [{k: float(v) for k, v in row.items() if v} for row in csv.DictReader(f)]
+
+
 def test_train_forest_quietly(small_csv, tmp_dirs):
     proc = _run(["train", "--data", str(small_csv), "--arch", "random-forest", "--n-estimators", "15",
                  "--name", "cli-forest", "--quiet"], tmp_dirs)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout.splitlines()[-1])["val_accuracy"] > 0.5
-    assert "[" not in proc.stderr  # --quiet: no progress bar
+    assert "[" not in proc.stderr and proc.stderr == ""  # --quiet: no progress bar, nothing at all
     assert (tmp_dirs.models / "cli-forest" / "model.joblib").is_file()
 
 
