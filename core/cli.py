@@ -258,7 +258,9 @@ def cmd_predict_image(args: argparse.Namespace) -> int:
         try:
             record = inference.predict_image_file(model, Path(file))
         except ValueError as exc:
-            print(json.dumps({"file": file, "error": str(exc)}))
+            # The JSON line keeps the output one record per file; stderr says what went wrong.
+            print(json.dumps({"file": file, "error": str(exc)}), flush=True)
+            print(f"error: {exc}", file=sys.stderr, flush=True)
             failed += 1
             continue
         print(json.dumps(record))

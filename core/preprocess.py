@@ -118,7 +118,9 @@ def decode_image(source: bytes | str | Path, *, name: str | None = None) -> np.n
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, EOFError) as exc:
         detail = "not an image Pillow can read (PNG, JPEG, GIF, BMP, WebP, TIFF)"
         if isinstance(exc, Image.DecompressionBombError):
-            detail = "the image is too large"
+            # Pillow refuses more than twice its limit before reading the size for us.
+            detail = (f"the image is too large (over {2 * MAX_PIXELS / 1e6:.0f} megapixels; "
+                      f"at most {MAX_PIXELS / 1e6:.0f})")
         elif not isinstance(exc, UnidentifiedImageError):
             detail = f"the image is damaged or truncated ({exc})"
         raise ValueError(f"{name}: {detail}") from None

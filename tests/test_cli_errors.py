@@ -61,6 +61,8 @@ def dirs(tmp_path_factory, sample_train) -> dict[str, Path]:
     (out["work"] / "text.png").write_text("this is not a picture\n")
     (out["work"] / "truncated.png").write_bytes((out["work"] / "digit.png").read_bytes()[:60])
     (out["work"] / "empty.png").write_bytes(b"")
+    # 10,000 x 10,000 pixels of one grey: ~100 kB on disk, 100 megapixels once decoded.
+    Image.new("L", (10_000, 10_000), 0).save(out["work"] / "huge.png")
     return out
 
 
@@ -160,10 +162,11 @@ def test_good_files_are_accepted_as_the_control(env, capsys):
 # --------------------------------------------------------------------------- images
 
 
-@pytest.mark.parametrize("name", ["text.png", "truncated.png", "empty.png", "missing.png",
+@pytest.mark.parametrize("name", ["text.png", "truncated.png", "empty.png", "missing.png", "huge.png",
                                   str(CORPUS / "binary_garbage.bin"), str(CORPUS / "train_valid.csv")])
 def test_predict_image_refuses_non_images(name, env, capsys):
-    """Each file gets one JSON line (an `error` for a bad one); any bad file makes the exit code 2."""
+    """Each file gets one JSON line (an `error` for a bad one) and each bad one a line on stderr;
+    any bad file makes the exit code 2."""
     code, out, err = _main(["predict-image", name, "digit.png", "--model", MODEL], capsys)
     assert code == 2
     assert "Traceback" not in err
@@ -171,6 +174,7 @@ def test_predict_image_refuses_non_images(name, env, capsys):
     assert [r["file"] for r in records] == [name, "digit.png"]
     assert set(records[0]) == {"file", "error"} and Path(name).name in records[0]["error"]
     assert "\n" not in records[0]["error"]
+    assert err.splitlines() == [f"error: {records[0]['error']}"]
     good = records[1]
     assert 0 <= good["label"] <= 9 and len(good["probs"]) == 10 and "error" not in good
 
@@ -244,7 +248,10 @@ SUBPROCESS_CASES = {
     "unknown-model": (["evaluate", "--data", str(CORPUS / "train_valid.csv"), "--model", "nope"], "nope"),
     "bad-name": (["train", "--data", str(CORPUS / "train_valid.csv"), "--name", "../../etc"],
                  "invalid model name"),
-    "predict-image-not-image": (["predict-image", "text.png", "--model", MODEL], None),
+    "predict-image-not-image": (["predict-image", "text.png", "--model", MODEL],
+                                "text.png: not an image Pillow can read"),
+    "predict-image-huge": (["predict-image", "huge.png", "--model", MODEL],
+                           "huge.png: the image is too large (over 80 megapixels; at most 40)"),
 }
 
 
@@ -272,12 +279,11 @@ def test_real_process_exit_code_and_message(case, subprocess_results, dirs):
     mentions = SUBPROCESS_CASES[case][1]
     assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
     assert proc.returncode == 2, proc.stderr
-    if mentions is None:  # predict-image: the error is the file's JSON line
+    _assert_one_line_error(proc.returncode, proc.stderr, mentions=mentions)
+    if case.startswith("predict-image"):  # the same error is also the file's JSON line
         record = json.loads(proc.stdout)
-        assert record["file"] == "text.png" and "text.png" in record["error"]
-        assert proc.stderr == ""
+        assert record == {"file": SUBPROCESS_CASES[case][0][1], "error": proc.stderr.strip()[len("error: "):]}
     else:
-        _assert_one_line_error(proc.returncode, proc.stderr, mentions=mentions)
         assert proc.stdout == ""
     assert [p.name for p in dirs["models"].iterdir()] == [MODEL]
 

@@ -239,6 +239,16 @@ def test_huge_image_is_refused_before_decoding():
         prep.decode_image(buf.getvalue(), name="huge.png")
 
 
+
+def test_image_over_pillows_own_limit_is_refused_with_the_limits(tmp_path):
+    # 10,000 x 10,000 (100 MP): past twice the limit Pillow refuses it itself, before we see the size.
+    path = tmp_path / "huge.png"
+    Image.new("L", (10_000, 10_000), 0).save(path)
+    with pytest.raises(ValueError) as info:
+        prep.preprocess(path, name="huge.png")
+    assert str(info.value) == "huge.png: the image is too large (over 80 megapixels; at most 40)"
+
+
 def test_wrong_array_shapes_are_refused():
     with pytest.raises(ValueError, match="expected an image array"):
         prep.preprocess(np.zeros((10, 10, 2), dtype=np.uint8))
