@@ -96,6 +96,8 @@ else:
             for i in infos
         ]
     )
+    # Whole numbers even where a forest has none (a plain column of ints and None turns float).
+    board["parameters"] = board["parameters"].astype("Int64")
     st.dataframe(
         board,
         hide_index=True,
@@ -103,7 +105,8 @@ else:
         column_config={
             "validation accuracy": st.column_config.ProgressColumn(
                 format="percent", min_value=0.0, max_value=1.0
-            )
+            ),
+            "parameters": st.column_config.NumberColumn(format="%,d"),  # 202,538 in every locale
         },
         key="leaderboard",
     )

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -55,6 +56,22 @@ def _placeholder_model(models: Path, name: str, meta: dict) -> None:
     (models / name).mkdir()
     (models / name / "model.keras").write_bytes(b"placeholder, never loaded by Home")
     (models / name / "meta.json").write_text(json.dumps(meta))
+
+
+def test_leaderboard_parameters_are_whole_numbers_with_thousands_separators(isolated):
+    models = isolated / "models"
+    _placeholder_model(models, "cnn", {"arch": "dr-cnn", "param_count": 202538,
+                                       "metrics": {"val_accuracy": 0.99}})
+    _placeholder_model(models, "forest", {"arch": "random-forest", "metrics": {"val_accuracy": 0.95}})
+    _placeholder_model(models, "mlp", {"arch": "mlp", "param_count": 1234, "metrics": {"val_accuracy": 0.9}})
+    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
+    assert not at.exception
+    board = at.dataframe[0].value
+    assert str(board["parameters"].dtype) == "Int64"  # not float (202538.0) for want of a forest's count
+    assert [None if v is pd.NA else v for v in board["parameters"]] == [202538, None, 1234]
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert columns["parameters"]["type_config"] == {"type": "number", "format": "%,d"}  # "202,538"
+    assert not any("interrupted" in c.value for c in at.caption)
 
 
 def test_a_killed_training_run_is_listed_as_interrupted(isolated):
