@@ -1,8 +1,13 @@
-"""Fixtures shared by all tests: the committed sample, loaded once, and private data folders."""
+"""Fixtures shared by all tests: the committed sample, loaded once, private data folders and a
+private signing key."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,21 +54,42 @@ def sample_answers() -> np.ndarray:
     return answers
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_signing_key(tmp_path_factory) -> Iterator[Path]:
+    """A private pickle-signing key for the whole session, module fixtures and child processes
+    included: no test ever reads or creates the install's own key (~/.config/...)."""
+    key = tmp_path_factory.mktemp("signing") / "model-signing.key"
+    key.write_bytes(secrets.token_bytes(32))
+    key.chmod(0o600)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DRS_KEY_FILE", str(key))
+        yield key
+
+
 @dataclass(frozen=True)
 class TmpDirs:
     data: Path
     models: Path
     cache: Path
+    key: Path
 
 
 @pytest.fixture
 def tmp_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TmpDirs:
-    """Point data/, models/ and the parse cache at empty temporary folders for one test, so
-    nothing a test does touches the real ones (the committed sample is still read from the repo)."""
-    dirs = TmpDirs(tmp_path / "data", tmp_path / "models", tmp_path / "cache")
-    for folder in (dirs.data, dirs.models, dirs.cache):
+    """Point data/, models/, the parse cache and the signing key at temporary paths for one test, so
+    nothing a test does touches the real ones (the committed sample is still read from the repo).
+
+    The key is a copy of the current (session's) key: models that module fixtures signed stay
+    loadable, and whatever the test does to its key stays in the test."""
+    dirs = TmpDirs(tmp_path / "data", tmp_path / "models", tmp_path / "cache",
+                   tmp_path / "config" / "model-signing.key")
+    for folder in (dirs.data, dirs.models, dirs.cache, dirs.key.parent):
         folder.mkdir()
+    current = os.environ.get("DRS_KEY_FILE")
+    if current and Path(current).is_file():
+        shutil.copy2(current, dirs.key)
     monkeypatch.setenv("DRS_DATA_DIR", str(dirs.data))
     monkeypatch.setenv("DRS_MODELS_DIR", str(dirs.models))
     monkeypatch.setenv("DRS_CACHE_DIR", str(dirs.cache))
+    monkeypatch.setenv("DRS_KEY_FILE", str(dirs.key))
     return dirs

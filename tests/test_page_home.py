@@ -16,10 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    for var, sub in (("DRS_MODELS_DIR", "models"), ("DRS_DATA_DIR", "data"), ("DRS_CACHE_DIR", "cache")):
-        (tmp_path / sub).mkdir()
-        monkeypatch.setenv(var, str(tmp_path / sub))
+def isolated(tmp_dirs, tmp_path):
+    """Private models/, data/ and cache folders under `tmp_path` (see tmp_dirs)."""
     return tmp_path
 
 

@@ -99,6 +99,24 @@ def test_unique_name_appends_a_counter(tmp_dirs):
     assert registry.unique_name("run") == "run-3"
 
 
+
+def test_tests_sign_with_a_private_key_never_the_installs(tmp_dirs, tmp_path, session_signing_key):
+    """tmp_dirs points DRS_KEY_FILE into the test's own folder (a copy of the session's key, itself
+    temporary), so saving a model never reads or creates ~/.config/.../model-signing.key."""
+    import hashlib
+    import hmac
+
+    from core import paths
+
+    assert paths.signing_key_file() == tmp_dirs.key and tmp_path in tmp_dirs.key.parents
+    assert (Path.home() / ".config") not in session_signing_key.parents
+    assert tmp_dirs.key.read_bytes() == session_signing_key.read_bytes()
+    folder = registry.model_dir("signed")
+    registry.save_sklearn_model("signed", _forest())
+    payload = (folder / registry.SKLEARN_FILE).read_bytes()
+    expected = hmac.new(tmp_dirs.key.read_bytes(), payload, hashlib.sha256).hexdigest()
+    assert (folder / registry.SIGNATURE_FILE).read_text() == expected
+
 # --------------------------------------------------------------------------- round trip
 
 

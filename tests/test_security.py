@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
-def own_signing_key(tmp_path, monkeypatch) -> Path:
-    """A private pickle-signing key per test: never the install's own (~/.config/...)."""
+def own_signing_key(tmp_dirs, tmp_path, monkeypatch) -> Path:
+    """A fresh pickle-signing key per test, not yet created: never the install's own (~/.config/...).
+    Set after tmp_dirs (which gives a copy of the session's key), so this one wins."""
     key = tmp_path / "keys" / "model-signing.key"
     monkeypatch.setenv("DRS_KEY_FILE", str(key))
     return key
@@ -86,7 +87,9 @@ def test_bad_model_names_are_refused(name, tmp_dirs):
     with pytest.raises(ValueError):
         registry.delete_model(name)
     assert _all_files(tmp_dirs.models) == set()
-    assert _all_files(tmp_dirs.models.parent) == {tmp_dirs.models, tmp_dirs.data, tmp_dirs.cache}
+    # Nothing but what tmp_dirs made: the three folders and the copy of the session's key.
+    assert _all_files(tmp_dirs.models.parent) == {tmp_dirs.models, tmp_dirs.data, tmp_dirs.cache,
+                                                  tmp_dirs.key.parent, tmp_dirs.key}
 
 
 @pytest.mark.parametrize("name", ["x\n", "abc\n"], ids=repr)
@@ -130,13 +133,11 @@ def test_unique_name_refuses_bad_base_and_never_leaves_models(tmp_dirs):
     assert registry.unique_name("run") == "run-2"
 
 
-def test_cli_train_refuses_escaping_name_and_writes_nothing(tmp_path):
+def test_cli_train_refuses_escaping_name_and_writes_nothing(tmp_dirs, tmp_path):
     """The real command line: exit 2, one line on stderr, nothing written anywhere."""
     work = tmp_path / "work" / "a" / "b"
     work.mkdir(parents=True)
-    models, cache, datadir = tmp_path / "models", tmp_path / "cache", tmp_path / "data"
-    for d in (models, cache, datadir):
-        d.mkdir()
+    models, cache, datadir = tmp_dirs.models, tmp_dirs.cache, tmp_dirs.data
     env = dict(os.environ, DRS_MODELS_DIR=str(models), DRS_CACHE_DIR=str(cache), DRS_DATA_DIR=str(datadir),
                PYTHONPATH=str(ROOT))
     before = _all_files(tmp_path)
