@@ -21,12 +21,7 @@ st.caption(
 
 # ---- data
 st.subheader("Data")
-try:
-    train = datasets.train_set()
-    test = datasets.test_set()
-except ValueError as exc:
-    st.error(f"The data in `data/` cannot be used: {exc}")
-    st.stop()
+train, test = datasets.train_and_test()
 
 files = datasets.files()
 c1, c2, c3, c4 = st.columns(4)

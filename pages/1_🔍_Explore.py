@@ -21,12 +21,7 @@ st.session_state.setdefault("explore_per_class", 10)
 st.session_state.setdefault("explore_tsne_n", 1000)
 
 st.title("🔍 Explore the data")
-try:
-    train = datasets.train_set()
-    test = datasets.test_set()
-except ValueError as exc:
-    st.error(f"The data could not be loaded: {exc}")
-    st.stop()
+train, test = datasets.train_and_test()
 st.caption(f"Training set: {datasets.describe(train)} · Test set: {datasets.describe(test)}")
 
 counts = exploration.class_counts(train.labels)

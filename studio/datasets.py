@@ -58,6 +58,16 @@ def test_set() -> data.Dataset | None:
     return _from_path(found.test, False, found.source) if found.test is not None else None
 
 
+def train_and_test() -> tuple[data.Dataset, data.Dataset | None]:
+    """This session's training and test sets, the guard at the top of a page: a file that cannot
+    be used shows one line (file, row, column) and stops the page instead of a traceback."""
+    try:
+        return train_set(), test_set()
+    except ValueError as exc:
+        st.error(f"The data could not be loaded: {exc}")
+        st.stop()
+
+
 def test_answers():
     """Labels of the test set when they are known (the committed sample), else None."""
     if st.session_state.get(_TEST_KEY) is not None:

@@ -1,5 +1,5 @@
 """Fixtures shared by all tests: the committed sample, loaded once, private data folders and a
-private signing key."""
+private signing key, and the tiny saved models several test modules predict with."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import secrets
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:  # `pytest` run from anywhere still imports `core`
 
 import numpy as np  # noqa: E402
 
-from core import data  # noqa: E402
+from core import data, registry  # noqa: E402
 
 
 def _read_only(ds: data.Dataset) -> data.Dataset:
@@ -93,3 +93,88 @@ def tmp_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TmpDirs:
     monkeypatch.setenv("DRS_CACHE_DIR", str(dirs.cache))
     monkeypatch.setenv("DRS_KEY_FILE", str(dirs.key))
     return dirs
+
+
+# --------------------------------------------------------------------------- tiny saved models
+
+
+def _save_forest(name: str, images: np.ndarray, labels: np.ndarray, *, source: str = "sample",
+                 val_accuracy: float = 0.5, hashes: np.ndarray | None = None, n_estimators: int = 10) -> None:
+    """A small scikit-learn model saved the way the app saves one (signed; fast: no Keras), into
+    the current models folder."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    forest = RandomForestClassifier(n_estimators=n_estimators, random_state=0, n_jobs=1)
+    forest.fit(images.reshape(len(images), -1) / 255.0, labels)
+    registry.save_sklearn_model(name, forest)
+    registry.write_meta(name, {
+        "name": name, "arch": "random-forest", "kind": "sklearn", "metrics": {"val_accuracy": val_accuracy},
+        "data": {"source": source, "fingerprint": data.fingerprint(images, labels), "name": "test"},
+        "created_at": registry.timestamp(),
+    })
+    registry.save_train_hashes(name, data.row_hashes(images) if hashes is None else hashes)
+
+
+@pytest.fixture(scope="session")
+def save_forest() -> Callable[..., None]:
+    """`save_forest(name, images, labels, *, source="sample", val_accuracy=0.5, hashes=None,
+    n_estimators=10)`: a 10-tree forest saved through the registry into the current models folder."""
+    return _save_forest
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory, sample_train) -> Path:
+    """A models folder (shared: copy it, never write into it) with `mlp-a`, a Keras MLP trained
+    for 2 epochs on the sample (the best model), and `forest`, 10 trees on its first 2,000 digits."""
+    from core import training
+
+    folder = tmp_path_factory.mktemp("tiny-models")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DRS_MODELS_DIR", str(folder))
+        mp.setenv("DRS_DATA_DIR", str(tmp_path_factory.mktemp("tiny-data")))
+        mp.setenv("DRS_CACHE_DIR", str(tmp_path_factory.mktemp("tiny-cache")))
+        config = training.TrainConfig(arch="mlp", epochs=2, seed=0, name="mlp-a")
+        result = training.TrainingJob(config, sample_train).run()
+        assert result is not None and result["name"] == "mlp-a"
+        _save_forest("forest", sample_train.images[:2000], sample_train.labels[:2000])
+    return folder
+
+
+@pytest.fixture
+def tiny_models_env(tmp_dirs, tiny_models) -> TmpDirs:
+    """Private data/cache folders and a private copy of the tiny models."""
+    shutil.copytree(tiny_models, tmp_dirs.models, dirs_exist_ok=True)
+    return tmp_dirs
+
+
+# --------------------------------------------------------------------------- training jobs and data
+
+
+@pytest.fixture
+def no_job(monkeypatch):
+    """A process with no current training job; any job a test leaves running is stopped after it."""
+    from core import training
+
+    monkeypatch.setattr(training, "_current", None)
+    yield
+    job = training.current_job()
+    if job is not None:
+        job.stop()
+        job.join(60)
+
+
+@pytest.fixture(scope="session")
+def planted_problems_found() -> dict[tuple[str, str], int]:
+    """What the quality checks find in the planted data of the exploration tests (core and page):
+    one duplicate pair with two labels, one blank training digit, one test digit copied from train."""
+    return {
+        ("Exact duplicate images", "train"): 1,
+        ("Duplicates with different labels", "train"): 1,
+        ("Exact duplicate images", "test"): 0,
+        ("Shared between train and test", "train+test"): 1,
+        ("Blank or near-blank images", "train"): 1,
+        ("Blank or near-blank images", "test"): 0,
+        ("Pixel values outside 0..255", "train"): 0,
+        ("Pixel values outside 0..255", "test"): 0,
+        ("Label distribution skew", "train"): 0,
+    }

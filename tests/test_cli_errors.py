@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import cli, data, registry, training
+from core import cli, data, training
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "corpus"
@@ -36,10 +36,8 @@ BAD_TEST = _corpus(GOOD_TEST)
 
 
 @pytest.fixture(scope="module")
-def dirs(tmp_path_factory, sample_train) -> dict[str, Path]:
+def dirs(tmp_path_factory, sample_train, save_forest) -> dict[str, Path]:
     """Private data/models/cache folders holding one app-saved scikit-learn model."""
-    from sklearn.ensemble import RandomForestClassifier
-
     base = tmp_path_factory.mktemp("cli")
     out = {k: base / k for k in ("data", "models", "cache", "work")}
     for folder in out.values():
@@ -48,13 +46,8 @@ def dirs(tmp_path_factory, sample_train) -> dict[str, Path]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DRS_MODELS_DIR", str(out["models"]))
         mp.setenv("DRS_KEY_FILE", str(out["key"]))
-        x = sample_train.images[:400].reshape(400, -1) / 255.0
-        forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(x, sample_train.labels[:400])
-        registry.save_sklearn_model(MODEL, forest)
-        registry.save_train_hashes(MODEL, data.row_hashes(sample_train.images[:400]))
-        registry.write_meta(MODEL, {"name": MODEL, "kind": "sklearn", "arch": "random-forest",
-                                    "metrics": {"val_accuracy": 0.8},
-                                    "data": {"fingerprint": sample_train.fingerprint, "source": "sample"}})
+        save_forest(MODEL, sample_train.images[:400], sample_train.labels[:400], val_accuracy=0.8,
+                    n_estimators=5)
     from PIL import Image
 
     Image.fromarray(np.asarray(sample_train.images[0])).save(out["work"] / "digit.png")

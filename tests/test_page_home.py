@@ -89,6 +89,14 @@ def test_a_killed_training_run_is_listed_as_interrupted(isolated):
     assert any(c.value.startswith("**interrupted**: the training process was killed") for c in at.caption)
 
 
+def test_bad_data_file_is_one_error_line_and_the_page_stops(isolated):
+    (isolated / "data" / "train.csv").write_text("label,pixel0\n1,2\n")
+    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
+    assert not at.exception
+    assert len(at.error) == 1 and not at.dataframe and not at.metric
+    assert at.error[0].value.startswith("The data could not be loaded: train.csv: header has 2 columns")
+
+
 def _upload_script():
     import streamlit as st
 

@@ -51,17 +51,6 @@ def _chart_keys(at: AppTest) -> set[str]:
     return {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")}
 
 
-@pytest.fixture
-def no_job(monkeypatch):
-    """No job in this process before the test; whatever the test started is stopped after it."""
-    monkeypatch.setattr(training, "_current", None)
-    yield
-    job = training.current_job()
-    if job is not None:
-        job.stop()
-        job.join(60)
-
-
 # --------------------------------------------------------------------------- opening the page
 
 

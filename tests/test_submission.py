@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from core import data, paths, registry, submission, training
+from core import data, paths, registry, submission
 from core.charts import submission as charts
 
 MLP_BOUND = 0.88  # two mlp epochs on the sample score 0.935 on its test digits (measured); margin
@@ -21,42 +19,11 @@ DEFAULT_CNN_BOUND = 0.98  # the shipped default CNN on the sample's test digits
 N = 5  # rows of the small hand-written submissions below
 
 
-def save_forest(name: str, images: np.ndarray, labels: np.ndarray, *, source: str = "sample",
-                val_accuracy: float = 0.5, hashes: np.ndarray | None = None) -> None:
-    """A small scikit-learn model saved the way the app saves one (fast: no Keras)."""
-    from sklearn.ensemble import RandomForestClassifier
-
-    forest = RandomForestClassifier(n_estimators=10, random_state=0, n_jobs=1)
-    forest.fit(images.reshape(len(images), -1) / 255.0, labels)
-    registry.save_sklearn_model(name, forest)
-    registry.write_meta(name, {
-        "name": name, "arch": "random-forest", "kind": "sklearn", "metrics": {"val_accuracy": val_accuracy},
-        "data": {"source": source, "fingerprint": data.fingerprint(images, labels), "name": "test"},
-        "created_at": registry.timestamp(),
-    })
-    registry.save_train_hashes(name, data.row_hashes(images) if hashes is None else hashes)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, sample_train) -> Path:
-    """A models folder with `mlp-a` (Keras, 2 epochs on the sample) and `forest` (10 trees)."""
-    folder = tmp_path_factory.mktemp("models")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DRS_MODELS_DIR", str(folder))
-        mp.setenv("DRS_DATA_DIR", str(tmp_path_factory.mktemp("data")))
-        mp.setenv("DRS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        config = training.TrainConfig(arch="mlp", epochs=2, seed=0, name="mlp-a")
-        result = training.TrainingJob(config, sample_train).run()
-        assert result is not None and result["name"] == "mlp-a"
-        save_forest("forest", sample_train.images[:2000], sample_train.labels[:2000])
-    return folder
-
-
 @pytest.fixture
-def env(tmp_dirs, trained):
-    """Private data/cache folders and a private copy of the trained models."""
-    shutil.copytree(trained, tmp_dirs.models, dirs_exist_ok=True)
-    return tmp_dirs
+def env(tiny_models_env):
+    """Private data/cache folders and a private copy of the tiny models: `mlp-a` (Keras, 2 epochs on
+    the sample) and `forest` (10 trees); see conftest."""
+    return tiny_models_env
 
 
 SAMPLE_TEST = paths.sample_dir() / "test.csv.gz"
@@ -284,7 +251,7 @@ def test_accuracy_score():
 # --------------------------------------------------------------------------- leakage
 
 
-def test_leakage_guard_refuses_mnist_download_model(env, sample_train):
+def test_leakage_guard_refuses_mnist_download_model(env, sample_train, save_forest):
     save_forest("mnist-model", sample_train.images[:1000], sample_train.labels[:1000],
                 source="mnist-download", val_accuracy=0.99)
     out = env.data / "sub.csv"
@@ -298,7 +265,7 @@ def test_leakage_guard_refuses_mnist_download_model(env, sample_train):
         submission.predict_to_file(SAMPLE_TEST, model_names=None, out=out, tta=False, allow_leakage=False)
 
 
-def test_leakage_guard_refuses_overlapping_training_rows(env, sample_train, sample_test):
+def test_leakage_guard_refuses_overlapping_training_rows(env, sample_train, sample_test, save_forest):
     images = np.concatenate([sample_train.images[:1000], sample_test.images[:50]])
     labels = np.concatenate([sample_train.labels[:1000], np.zeros(50, dtype=np.int64)])
     save_forest("peeked", images, labels)
@@ -310,7 +277,7 @@ def test_leakage_guard_refuses_overlapping_training_rows(env, sample_train, samp
                                    tta=False, allow_leakage=False)
 
 
-def test_allow_leakage_writes_and_records_the_leak(env, sample_train, sample_test):
+def test_allow_leakage_writes_and_records_the_leak(env, sample_train, sample_test, save_forest):
     images = np.concatenate([sample_train.images[:1000], sample_test.images[:10]])
     labels = np.concatenate([sample_train.labels[:1000], np.zeros(10, dtype=np.int64)])
     save_forest("peeked", images, labels, source="mnist-download")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 
 import numpy as np
@@ -26,17 +27,6 @@ def _wait(predicate, timeout: float, what: str, poll: float = 0.02):
             return value
         time.sleep(poll)
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-@pytest.fixture
-def no_job(monkeypatch):
-    """A process with no current job; any job a test leaves running is stopped afterwards."""
-    monkeypatch.setattr(training, "_current", None)
-    yield
-    job = training.current_job()
-    if job is not None:
-        job.stop()
-        job.join(30)
 
 
 # --------------------------------------------------------------------------- settings
@@ -141,6 +131,14 @@ def test_finished_job_saved_model_meta_and_history(finished_mlp):
 # --------------------------------------------------------------------------- stop and checkpoints
 
 
+def _stop_within_two_seconds(job: training.TrainingJob) -> None:
+    t0 = time.monotonic()
+    job.stop()
+    job.join(10)
+    took = time.monotonic() - t0
+    assert not job.running and took < 2.0, f"stop took {took:.2f}s"
+
+
 def test_checkpoint_reloads_while_running_and_stop_ends_within_two_seconds(sample_train, tmp_dirs, no_job):
     ds = _subset(sample_train, 1500)
     config = training.TrainConfig(arch="mlp", epochs=200, batch_size=32, val_fraction=0.2, name="long-mlp")
@@ -152,15 +150,14 @@ def test_checkpoint_reloads_while_running_and_stop_ends_within_two_seconds(sampl
     # The best epoch so far is on disk already: loadable and useful while the job goes on.
     meta = registry.read_meta("long-mlp")
     assert meta["status"] == "training" and meta["epochs_done"] >= 1
+    # Its process is this one, alive: listed as training (not "interrupted", as after a kill).
+    assert meta[registry.WRITER_KEY]["pid"] == os.getpid()
+    assert {m.name: m.status for m in registry.list_models()} == {"long-mlp": "training"}
     _, val_idx = data.split_indices(ds.labels, val_fraction=0.2, seed=0)
     probs = registry.load_model("long-mlp").predict_proba(ds.images[val_idx])
     assert (probs.argmax(1) == ds.labels[val_idx]).mean() > 0.5
 
-    t0 = time.monotonic()
-    job.stop()
-    job.join(10)
-    took = time.monotonic() - t0
-    assert not job.running and took < 2.0, f"stop took {took:.2f}s"
+    _stop_within_two_seconds(job)
     snap = job.snapshot()
     assert snap.status == "stopped" and snap.error is None
     assert 1 <= snap.result["epochs_run"] < 200 and snap.result["status"] == "stopped"
@@ -176,11 +173,7 @@ def test_stop_in_the_first_epoch_keeps_that_partial_epoch(sample_train, tmp_dirs
     config = training.TrainConfig(arch="mlp", epochs=5, batch_size=16, val_fraction=0.1, name="early-stop")
     job = training.start_job(config, _subset(sample_train, 3000), owner="alice")
     _wait(lambda: job.snapshot().batches["step"], 90, "the first batch")
-    t0 = time.monotonic()
-    job.stop()
-    job.join(10)
-    took = time.monotonic() - t0
-    assert not job.running and took < 2.0, f"stop took {took:.2f}s"
+    _stop_within_two_seconds(job)
     snap = job.snapshot()
     assert snap.status == "stopped" and len(snap.history) == 1
     assert snap.batches["step"][-1] < 169  # 169 steps per epoch: it did not finish the epoch

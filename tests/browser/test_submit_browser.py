@@ -9,65 +9,24 @@ import numpy as np
 
 from core import data
 
-ROOT = Path(__file__).resolve().parents[2]
 NOTES_SHOT = Path("/work/notes/submit.png")
 
 
-# The same helpers as tests/browser/conftest.py (a conftest cannot be imported from a test module).
-def wait_for_app(page, timeout: float = 120_000) -> None:
-    """Wait until Streamlit has finished running the script (no 'Running...' status widget)."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
-    )
-    page.wait_for_timeout(500)
-
-
-def exceptions_on(page) -> list[str]:
-    return [e.inner_text() for e in page.query_selector_all('[data-testid="stException"]')]
-
-
-def screenshot(page, name: str) -> Path:
-    folder = ROOT / "test-artifacts"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
-
-
-def _ensure_model(models: Path) -> None:
-    """The served copy of models/ has the shipped model; without it, save a small forest there."""
+def _ensure_model(models: Path, save_forest, sample_train, monkeypatch) -> None:
+    """The served copy of models/ has the shipped model; without it, save a small forest there
+    through the registry (signed with the served app's key, which this process shares)."""
     if any((d / "meta.json").is_file() for d in models.iterdir() if d.is_dir()):
         return
-    import json
-
-    import joblib
-    from sklearn.ensemble import RandomForestClassifier
-
-    train = data.parse_csv(data.paths.sample_dir() / "train.csv.gz", expect_labels=True)
-    forest = RandomForestClassifier(n_estimators=30, random_state=0, n_jobs=1)
-    forest.fit(train.images[:3000].reshape(3000, -1) / 255.0, train.labels[:3000])
-    folder = models / "browser-forest"
-    folder.mkdir()
-    joblib.dump(forest, folder / "model.joblib")
-    (folder / "meta.json").write_text(
-        json.dumps(
-            {
-                "name": "browser-forest",
-                "arch": "random-forest",
-                "kind": "sklearn",
-                "metrics": {"val_accuracy": 0.9},
-                "data": {"source": "sample", "fingerprint": train.fingerprint},
-            }
-        )
-    )
-    np.save(folder / "train_hashes.npy", data.row_hashes(train.images[:3000]))
+    monkeypatch.setenv("DRS_MODELS_DIR", str(models))
+    save_forest("browser-forest", sample_train.images[:3000], sample_train.labels[:3000], val_accuracy=0.9,
+                n_estimators=30)
 
 
-def test_submit_predict_and_download(page, app_url, app_env, tmp_path):
-    _ensure_model(app_env["models"])
+def test_submit_predict_and_download(page, app_url, app_env, tmp_path, ui, save_forest, sample_train,
+                                    monkeypatch):
+    _ensure_model(app_env["models"], save_forest, sample_train, monkeypatch)
     page.goto(f"{app_url}/Submit")
-    wait_for_app(page)
+    ui.wait_for_app(page)
     assert page.url.rstrip("/").endswith("/Submit"), page.url
     page.get_by_role("heading", name="Submit to Kaggle").wait_for(timeout=60_000)
 
@@ -76,8 +35,8 @@ def test_submit_predict_and_download(page, app_url, app_env, tmp_path):
     predict_button.click()
     download_button = page.get_by_role("button", name="Download submission.csv")
     download_button.wait_for(timeout=180_000)
-    wait_for_app(page)
-    assert exceptions_on(page) == []
+    ui.wait_for_app(page)
+    assert ui.exceptions_on(page) == []
     page.get_by_text("Valid submission").first.wait_for(state="visible", timeout=60_000)
     page.get_by_text("Score (accuracy vs sample answers)").first.wait_for(state="visible", timeout=60_000)
 
@@ -102,6 +61,6 @@ def test_submit_predict_and_download(page, app_url, app_env, tmp_path):
     page.set_viewport_size({"width": 1400, "height": 2300})
     page.get_by_text("Local leaderboard").wait_for(timeout=30_000)
     page.wait_for_timeout(1500)  # let the charts finish drawing before the picture
-    shot = screenshot(page, "submit")
+    shot = ui.screenshot(page, "submit")
     if NOTES_SHOT.parent.is_dir():
         shutil.copy(shot, NOTES_SHOT)
