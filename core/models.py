@@ -31,15 +31,19 @@ class Architecture:
 
 
 def _augmentation(strength: float):
-    """Small random rotations, zooms and shifts, as the best Kaggle notebooks use, in one warp.
+    """Small random rotations, zooms and shifts, as the best Kaggle notebooks use.
 
-    `strength` 1.0 means +-10 degrees, +-10% zoom and +-10% shift; the layer only acts while
+    `strength` 1.0 means +-10 degrees, +-10% zoom and +-10% shift; the layers only act while
     training, so the saved model predicts on the image as given.
     """
-    from core.augment import RandomAffine
+    from keras import layers
 
     s = float(strength)
-    return [RandomAffine(rotation=10 * s, zoom=0.1 * s, shift=0.1 * s, name="aug_affine")]
+    return [
+        layers.RandomRotation(10 * s / 360, fill_mode="constant", name="aug_rotate"),
+        layers.RandomZoom(0.1 * s, fill_mode="constant", name="aug_zoom"),
+        layers.RandomTranslation(0.1 * s, 0.1 * s, fill_mode="constant", name="aug_shift"),
+    ]
 
 
 def _input(augment: bool, strength: float):

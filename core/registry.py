@@ -371,6 +371,4 @@ def load_model(name: str | None = None) -> LoadedModel:
     path = folder / KERAS_FILE
     if not path.is_file():
         raise ValueError(f"model {name!r} has no {KERAS_FILE}")
-    import core.augment  # noqa: F401 - registers the augmentation layer that saved models contain
-
     return LoadedModel(name, meta, keras.saving.load_model(path, safe_mode=True))
