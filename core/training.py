@@ -390,7 +390,8 @@ class TrainingJob:
                 }
                 history = [*job.history, row]
                 acc = float(row["val_accuracy"] or 0.0)
-                if acc > best["acc"]:
+                # A tie goes to the later epoch: further down the schedule, it has learned more.
+                if acc >= best["acc"]:
                     best.update(acc=acc, weights=self.model.get_weights(), epoch=epoch + 1)
                     registry.save_keras_model(job.name, self.model)
                     job._write_meta(meta, best, status="training", history=history)
