@@ -64,9 +64,9 @@ def compare(args: argparse.Namespace) -> None:
     ratios = [compare_once(args, int(seed)) for seed in args.seeds.split(",")]
     if len(ratios) > 1:
         shown = ", ".join("never" if r is None else f"{r:.2f}x" for r in ratios)
-        reached = sorted(r if r is not None else float("inf") for r in ratios)
+        median = sorted(r if r is not None else float("inf") for r in ratios)[len(ratios) // 2]
         print(f"\nseeds {args.seeds}: ours reached the notebook's final accuracy at {shown} of its time; "
-              f"median {reached[len(reached) // 2]:.2f}x (target <= 0.60)")
+              f"median {'never' if median == float('inf') else f'{median:.2f}x'} (target <= 0.60)")
 
 
 def compare_once(args: argparse.Namespace, seed: int) -> float | None:
