@@ -110,7 +110,6 @@ def test_tests_sign_with_a_private_key_never_the_installs(tmp_dirs, tmp_path, se
 
     assert paths.signing_key_file() == tmp_dirs.key and tmp_path in tmp_dirs.key.parents
     assert (Path.home() / ".config") not in session_signing_key.parents
-    assert tmp_dirs.key.read_bytes() == session_signing_key.read_bytes()
     folder = registry.model_dir("signed")
     registry.save_sklearn_model("signed", _forest())
     payload = (folder / registry.SKLEARN_FILE).read_bytes()
