@@ -8,7 +8,9 @@ for the default CNN (benchmarks/bench_evaluate.py); tracing it once as a `tf.fun
 Keras' per-call set-up, which dominates for a single drawn digit.
 
 The folded graph is checked against the original on a fixed batch before it is used; a model the
-folder does not understand (not a simple chain, say) is used as it is. Every prediction in the
+folder does not understand (not a simple chain, say) is used as it is. The folded weights are a
+snapshot: the studio never changes a loaded model's weights (fine-tuning works on a clone and saves a
+new model), and a model changed in place would need a new `inference_function`. Every prediction in the
 studio (Draw, Evaluate, Submit, the command line) goes through `predict`.
 """
 
@@ -65,7 +67,8 @@ def _folded_layer(layer: Any, bn: Any, h: Any) -> Any:
 
 def fold(model: Any) -> Any:
     """An inference-only copy of a chain-shaped Keras model: batch norms folded, training-only
-    layers left out. Raises ValueError for a model that is not a single chain."""
+    layers left out. A model with several inputs or outputs raises ValueError; one with branches
+    fails here or gives other outputs, which `inference_function` checks."""
     import keras
 
     if len(model.inputs) != 1 or len(model.outputs) != 1:
