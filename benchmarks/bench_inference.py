@@ -2,9 +2,9 @@
 
 Times, over `--runs` varied drawn digits (280x280 RGBA, see `drawn_sets.py`), with the same model:
 
-- ours: `inference.read_digit(model, rgba)`: preprocessing + the cached `tf.function` call
-  (what the Draw page does on every stroke), and its two parts separately;
-- the registry's direct call: `LoadedModel.predict_proba(x)` (eager `model(x)`);
+- ours: `inference.read_digit(model, rgba)`: preprocessing + `core.fast_predict`'s folded,
+  traced graph (what the Draw page does on every stroke), and its two parts separately;
+- Keras' eager call `model(x, training=False)` on the same 28x28 input;
 - Keras' `model.predict(x)` on the same 28x28 input, the usual way people call a model.
 
 Target: ours <= 30 ms median with the default model. The machine is shared: the load average
@@ -58,7 +58,7 @@ def main() -> None:
     inputs = [preprocess.preprocess(c).centred for c in canvases]
     # Warm up every path once (tracing, first-call allocations) before timing.
     inference.read_digit(model, canvases[0])
-    model.predict_proba(inputs[0][None])
+    model.model(inputs[0][None].astype(np.float32), training=False)
     model.model.predict(inputs[0][None].astype(np.float32), verbose=0)
 
     print(f"model: {model.name} ({model.meta.get('arch')}), load average {os.getloadavg()[0]:.2f}")
@@ -66,9 +66,9 @@ def main() -> None:
     print(_line("ours: canvas RGBA -> probabilities", ours))
     print(_line("  preprocessing only", _time(preprocess.preprocess, canvases)))
     fast = _time(lambda x: inference.predict_digit(model, x), inputs)
-    print(_line("  model only (cached tf.function)", fast))
-    eager = _time(lambda x: model.predict_proba(x[None]), inputs)
-    print(_line("LoadedModel.predict_proba (eager model(x))", eager))
+    print(_line("  model only (folded, traced graph)", fast))
+    eager = _time(lambda x: model.model(x[None].astype(np.float32), training=False), inputs)
+    print(_line("Keras eager model(x, training=False)", eager))
     runs = inputs[: max(20, len(inputs) // 4)]  # predict() is slow; fewer runs say enough
     x32 = [x[None].astype(np.float32) for x in runs]
     print(_line("model.model.predict(x)", _time(lambda x: model.model.predict(x, verbose=0), x32)))
