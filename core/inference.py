@@ -34,16 +34,6 @@ class Prediction:
         }
 
 
-def predict_proba(model: LoadedModel, images: np.ndarray) -> np.ndarray:
-    """Probabilities `(n, 10)` float32 for a few images `(n, 28, 28)` 0..255 (one call, no set-up)."""
-    x = np.asarray(images, dtype=np.float32)
-    if x.ndim == 2:
-        x = x[None]
-    if x.shape[1:] != (28, 28):
-        raise ValueError(f"expected images of shape (n, 28, 28), got {x.shape}")
-    return model.predict_proba(x)
-
-
 def _prediction(probs: np.ndarray) -> Prediction:
     probs = np.asarray(probs, dtype=np.float32).reshape(10)
     order = np.argsort(-probs, kind="stable")
@@ -60,7 +50,7 @@ def predict_digit(model: LoadedModel, image28: np.ndarray) -> Prediction:
     image28 = np.asarray(image28)
     if image28.shape != (28, 28):
         raise ValueError(f"expected a 28x28 image, got shape {image28.shape}")
-    return _prediction(predict_proba(model, image28[None])[0])
+    return _prediction(model.predict_proba(image28[None])[0])
 
 
 def read_digit(
