@@ -23,7 +23,6 @@ from core import data as data_mod
 N_CLASSES = 10
 CLASSES = list(range(N_CLASSES))
 DEFAULT_BINS = 15  # As in Guo et al. (2017), "On Calibration of Modern Neural Networks".
-PREDICT_BATCH = 1024  # fast_predict.BATCH: fastest of 64/256/1024 on 2 CPU cores (bench_evaluate.py)
 PREDICT_CHUNK = 2048  # digits per progress step: ~1 s each for the default CNN on 2 busy cores
 
 KIND_VALIDATION = "validation"  # the model's recorded validation split of its own training data
@@ -427,8 +426,7 @@ def predict_in_chunks(
     total = len(images)
     parts = []
     for start in range(0, total, chunk):
-        parts.append(np.asarray(model.predict_proba(images[start:start + chunk], batch_size=PREDICT_BATCH),
-                                dtype=np.float32))
+        parts.append(np.asarray(model.predict_proba(images[start:start + chunk]), dtype=np.float32))
         if progress is not None:
             progress(min(total, start + chunk), total)
     return np.concatenate(parts) if parts else np.zeros((0, N_CLASSES), dtype=np.float32)
