@@ -12,9 +12,9 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +28,8 @@ TF_NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
     r"|[IW]\d{4} [\d:.]+\s+\d+ \S+:\d+\] "
     r"|To enable the following instructions: .* rebuild TensorFlow"
-    r"|This TensorFlow binary is optimized to use available CPU instructions)"
+    r"|This TensorFlow binary is optimized to use available CPU instructions"
+    r"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU)"
 )
 
 
@@ -79,18 +80,6 @@ def load_tensorflow() -> None:
         import tensorflow  # noqa: F401
 
 
-def _needs_keras(names: list[str | None]) -> bool:
-    """Whether any of these saved models (None: the best one) is a Keras model. Unknown names are
-    left for the command itself to refuse, with its own message."""
-    for name in names:
-        try:
-            if registry.read_meta(registry.resolve_name(name)).get("kind", "keras") == "keras":
-                return True
-        except ValueError:
-            continue
-    return False
-
-
 def _dataset(path: str | None, *, labelled: bool) -> data.Dataset:
     if path is None:
         return data.load_train() if labelled else data.load_test()
@@ -112,85 +101,136 @@ def _source_of(path: Path) -> str:
     return data.SOURCE_KAGGLE
 
 
-def _progress_bar(snap, width: int = 30) -> str:
-    filled = int(snap.progress * width)
-    eta = f" ETA {snap.eta_s:5.0f}s" if snap.eta_s is not None else ""
-    last = snap.history[-1] if snap.history else {}
-    val = f" val_acc {last['val_accuracy']:.4f}" if last.get("val_accuracy") is not None else ""
-    ips = f" {snap.images_per_s:6.0f} img/s" if snap.images_per_s else ""
-    return f"\r[{'#' * filled}{'.' * (width - filled)}] {snap.progress:6.1%} {snap.message}{val}{ips}{eta}   "
+def _data_path(arg: str | None) -> Path:
+    """The file `--data` names, or the one `data.load_train()` reads (data/ or the sample)."""
+    if arg is not None:
+        return Path(arg)
+    found = data.find_data()
+    if found.train is None:
+        raise ValueError("no training data: put train.csv in data/ or pass --data")
+    return found.train
 
 
-def _epoch_line(row: dict, epochs: int) -> str:
-    """One plain line for a finished epoch (logs, CI, a pipe): no carriage returns, no bar."""
-    parts = [f"{key} {row[key]:.4f}" for key in ("loss", "accuracy", "val_loss", "val_accuracy")
-             if row.get(key) is not None]
-    took = f" ({row['time_s']:.1f} s)" if row.get("time_s") is not None else ""
-    return f"epoch {int(row['epoch'])}/{epochs}: {', '.join(parts)}{took}"
+def _config(args: argparse.Namespace):
+    from core.training import TrainConfig
+
+    return TrainConfig(
+        arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+        optimizer=args.optimizer, schedule=args.schedule,
+        augment=None if args.augment is None else args.augment == "on",
+        augment_strength=args.augment_strength, val_fraction=args.val_fraction, seed=args.seed,
+        name=args.name, n_estimators=args.n_estimators, label_smoothing=args.label_smoothing,
+    ).validate()
+
+
+def _run_in_foreground(name: str, *, quiet: bool) -> int:
+    """Run a queued run here, one line per epoch on stderr, the result as JSON on stdout. The
+    first Ctrl-C asks the run to stop after this batch (its best epoch is kept)."""
+    from core import job_process, runs
+
+    def ask_to_stop(signum, frame) -> None:
+        print("\nstopping after this batch: keeping the best epoch so far…", file=sys.stderr, flush=True)
+        runs.request_stop(name)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C ends it at once
+
+    if registry.kind_of(registry.read_meta(name)) != registry.SKLEARN:
+        load_tensorflow()
+    previous = signal.signal(signal.SIGINT, ask_to_stop)
+    try:
+        result = job_process.run(name, echo=None if quiet else lambda line: print(line, file=sys.stderr,
+                                                                                   flush=True))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    meta = registry.read_meta(name)
+    if result is None:
+        print(f"error: {meta.get('error') or meta.get('note') or 'nothing was saved'}", file=sys.stderr)
+        return 1
+    print(json.dumps(result))
+    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core import training
+    from core import jobs
 
-    train = _dataset(args.data, labelled=True)
-    extra = data.load_user_digits() if args.user_digits else None
-    config = training.TrainConfig(
-        arch=args.arch,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        optimizer=args.optimizer,
-        schedule=args.schedule,
-        augment=None if args.augment is None else args.augment == "on",
-        augment_strength=args.augment_strength,
-        val_fraction=args.val_fraction,
-        seed=args.seed,
-        name=args.name,
-        n_estimators=args.n_estimators,
-        label_smoothing=args.label_smoothing,
-    )
-    job = training.TrainingJob(config, train, owner="cli", extra=extra)
-    if models.get_architecture(args.arch).kind == "keras":
-        load_tensorflow()
-    # A redrawn bar only on a terminal; in a log or a pipe, one plain line per finished epoch.
-    bar = sys.stderr.isatty() and not args.quiet
+    if args.run:  # a run the web app queued: its process, with its output in the run's job.log
+        return _run_in_foreground(registry.validate_name(args.run), quiet=False)
+    config = _config(args)
+    path = _data_path(args.data)
+    train = _dataset(str(path), labelled=True)  # a bad file stops here, before any folder is made
+    taught = data.load_user_digits() if args.user_digits else None
+    name = jobs.enqueue(config, jobs.DataRef.of(train, path), owner="cli",
+                        user_digits=taught.n if taught is not None else 0)
     if not args.quiet:
-        print(f"training {job.name} ({args.arch}) on {train.name}: {train.n} digits", file=sys.stderr)
-    job.start()
-    shown = 0  # epochs reported so far
+        print(f"training {name} ({args.arch}) on {train.name}: {train.n} digits", file=sys.stderr, flush=True)
+    return _run_in_foreground(name, quiet=args.quiet)
 
-    def report(snap) -> None:
-        nonlocal shown
-        if args.quiet:
-            return
-        if bar:
-            print(_progress_bar(snap), end="", file=sys.stderr, flush=True)
-            if snap.epoch > shown:
-                print(file=sys.stderr)
-        else:
-            for row in snap.history[shown:snap.epoch]:
-                print(_epoch_line(row, snap.epochs), file=sys.stderr, flush=True)
-        shown = max(shown, snap.epoch)
 
-    try:
-        while job.running:
-            time.sleep(0.5)
-            report(job.snapshot())
-    except KeyboardInterrupt:
-        print("\nstopping: keeping the best epoch so far…", file=sys.stderr)
-        job.stop()
-    job.join()
-    report(job.snapshot())  # epochs that ended after the last look
-    if bar:
-        print(file=sys.stderr)
-    if job.error:
-        print(f"error: {job.error}", file=sys.stderr)
-        return 1
-    if job.result is None:
-        print(job.message, file=sys.stderr)
-        return 1
-    print(json.dumps(job.result))
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from core import finetune, jobs
+    from core.training import TrainConfig
+
+    base = registry.resolve_name(args.base)
+    meta = registry.read_meta(base)
+    taught = data.load_user_digits()
+    if taught is None or taught.n == 0:
+        raise ValueError("no taught digits yet: save a few corrected drawings on the Draw page first")
+    path = _data_path(None)
+    train = _dataset(str(path), labelled=True)
+    config = TrainConfig(arch=meta.get("arch", "dr-cnn"), name=args.name or finetune.taught_name(base))
+    name = jobs.enqueue(config, jobs.DataRef.of(train, path), owner="cli", user_digits=taught.n,
+                        job={"kind": jobs.FINETUNE, "base": base})
+    return _run_in_foreground(name, quiet=args.quiet)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Make (or check) the LiteRT serving copy of saved Keras models."""
+    from core import serving
+
+    served = [m.name for m in registry.list_models() if m.kind != registry.SKLEARN]
+    names = [args.name] if args.name else served
+    for name in names:
+        folder = registry.model_dir(registry.resolve_name(name))
+        with _export_lock(name):
+            if serving.is_current(folder) and not args.force:
+                print(json.dumps({"name": name, "exported": False, "reason": "already current"}))
+                continue
+            load_tensorflow()
+            digest = serving.file_digest(folder / registry.KERAS_FILE)
+            model = registry.load_keras(name)
+            if serving.file_digest(folder / registry.KERAS_FILE) != digest:
+                raise ValueError(f"{name}: model.keras changed while it was read (a run saving?): try again")
+            serving.export(model, folder)
+            print(json.dumps({"name": name, "exported": True}))
     return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    """Time a few training steps of an architecture here; remembered for the Train page's estimate."""
+    from core import speed
+    from core.training import TrainConfig
+
+    config = TrainConfig(arch=args.arch, batch_size=args.batch_size,
+                         augment=None if args.augment is None else args.augment == "on").validate()
+    settings = config.resolved()
+    if models.get_architecture(args.arch).kind != models.KERAS:
+        raise ValueError(f"{args.arch} is not a Keras model: there are no training steps to time")
+    load_tensorflow()
+    result = speed.probe(settings)
+    speed.remember(settings, result)
+    print(json.dumps({"arch": args.arch, "batch_size": settings["batch_size"], **result}))
+    return 0
+
+
+@contextlib.contextmanager
+def _export_lock(name: str) -> Iterator[None]:
+    """One export of a model at a time, across processes (a second waits, then finds it current)."""
+    import fcntl
+
+    folder = data.paths.cache_dir() / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.export.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -234,25 +274,19 @@ def cmd_architectures(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from core import submission
 
-    if _needs_keras(args.model or [None]):
-        load_tensorflow()
-    result = submission.predict_to_file(
-        Path(args.test),
-        model_names=args.model or None,
-        out=Path(args.out),
-        tta=args.tta,
-        allow_leakage=args.allow_leakage,
-    )
+    with _filtered_stderr():  # nothing streams here: LiteRT's start-up notice is filtered out
+        result = submission.predict_to_file(Path(args.test), model_names=args.model or None,
+                                            out=Path(args.out), tta=args.tta,
+                                            allow_leakage=args.allow_leakage)
     print(json.dumps(result))
     return 0
 
 
 def cmd_predict_image(args: argparse.Namespace) -> int:
-    from core import inference
+    from core import inference, prediction
 
-    if _needs_keras([args.model]):
-        load_tensorflow()
-    model = registry.load_model(args.model)
+    with _filtered_stderr():
+        model = prediction.load(args.model)
     failed = 0
     for file in args.images:
         try:
@@ -268,12 +302,11 @@ def cmd_predict_image(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from core import evaluation
+    from core import evaluation, prediction
 
     ds = _dataset(args.data, labelled=True)
-    if _needs_keras([args.model]):
-        load_tensorflow()
-    model = registry.load_model(args.model)
+    with _filtered_stderr():
+        model = prediction.load(args.model)
     print(json.dumps(evaluation.evaluate_model(model, ds)))
     return 0
 
@@ -298,8 +331,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="model name (letters, digits, _ . -)")
     p.add_argument("--n-estimators", type=int, help="trees (random-forest)")
     p.add_argument("--user-digits", action="store_true", help="add data/user_digits.csv to training")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--run", help=argparse.SUPPRESS)  # run a run the web app queued (its job process)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("finetune", help="teach a saved Keras model the digits taught on the Draw page")
+    p.add_argument("base", nargs="?", help="the model to teach (default: the best saved model)")
+    p.add_argument("--name", help="name of the new model (default: BASE-taught)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("export", help="make the serving copy (model.tflite) of saved Keras models")
+    p.add_argument("name", nargs="?", help="one model (default: every saved Keras model)")
+    p.add_argument("--force", action="store_true", help="make it again even if it is current")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("predict", help="predict a test CSV and write a Kaggle submission.csv")
     p.add_argument("--test", required=True)
@@ -322,6 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True)
     p.add_argument("--model")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("probe", help="time a few training steps here (the Train page's time estimate)")
+    p.add_argument("--arch", default=models.DEFAULT_ARCH, choices=list(models.ARCHITECTURES))
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--augment", choices=["on", "off"])
+    p.set_defaults(func=cmd_probe)
 
     sub.add_parser("models", help="saved models, one JSON object per line").set_defaults(func=cmd_models)
     sub.add_parser("architectures", help="available architectures").set_defaults(func=cmd_architectures)

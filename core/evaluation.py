@@ -11,7 +11,7 @@ Streamlit (the Evaluate page caches the results).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from core import data as data_mod
+from core import prediction
 
 N_CLASSES = 10
 CLASSES = list(range(N_CLASSES))
 DEFAULT_BINS = 15  # As in Guo et al. (2017), "On Calibration of Modern Neural Networks".
-PREDICT_CHUNK = 2048  # digits per progress step: ~1 s each for the default CNN on 2 busy cores
 
 KIND_VALIDATION = "validation"  # the model's recorded validation split of its own training data
 KIND_UNSEEN = "unseen"  # other data: the rows that are not among the model's training digits
@@ -412,34 +412,14 @@ def evaluate(labels: np.ndarray, proba: np.ndarray, *, n_bins: int = DEFAULT_BIN
     )
 
 
-def predict_in_chunks(
-    model: Any,
-    images: np.ndarray,
-    *,
-    chunk: int = PREDICT_CHUNK,
-    progress: Callable[[int, int], None] | None = None,
-) -> np.ndarray:
-    """Probabilities `(n, 10) float32` of a `registry.LoadedModel` for images `(n, 28, 28)`, a chunk
-    at a time so that `progress(done, total)` can report (tens of seconds for 42,000 digits on 2 CPU
-    cores with the default CNN)."""
-    images = np.asarray(images)
-    total = len(images)
-    parts = []
-    for start in range(0, total, chunk):
-        parts.append(np.asarray(model.predict_proba(images[start:start + chunk]), dtype=np.float32))
-        if progress is not None:
-            progress(min(total, start + chunk), total)
-    return np.concatenate(parts) if parts else np.zeros((0, N_CLASSES), dtype=np.float32)
-
-
 def evaluate_model(model: Any, ds: data_mod.Dataset, *, n_bins: int = DEFAULT_BINS) -> dict[str, Any]:
-    """Evaluate a `registry.LoadedModel` on the digits of `ds` it never trained on -> plain dict.
+    """Evaluate a `prediction.Predictor` on the digits of `ds` it never trained on -> plain dict.
 
     On the model's own training data that is its validation split; on other data, the rows
     that are not among its training digits. A `warning` says when rows were left out for that.
     """
     rows = unseen_rows(model.meta, ds)
-    proba = predict_in_chunks(model, ds.images[rows.indices])
+    proba = prediction.predict_proba(model, ds.images[rows.indices])
     result = evaluate(ds.labels[rows.indices], proba, n_bins=n_bins)
     warning = None
     if rows.kind == KIND_VALIDATION:

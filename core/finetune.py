@@ -17,13 +17,11 @@ measured on the same validation digits as the base's, so the two are comparable.
 from __future__ import annotations
 
 import re
-import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from core import data as data_mod
-from core import registry
+from core import prediction, registry, serving
 
 EPOCHS = 3
 LEARNING_RATE = 3e-4  # a tenth of the default peak: nudge the weights, do not retrain
@@ -34,59 +32,44 @@ MAX_REPEATS = 60
 BLENDS = (0.5, 0.6, 0.75, 0.9, 1.0)  # share of the fine-tuned weights tried, least first
 
 
-@dataclass(frozen=True)
-class FinetuneResult:
-    """What fine-tuning made: the new model's name and how it reads the taught digits now."""
-
-    name: str
-    base: str
-    n_user: int
-    n_replay: int
-    epochs: int
-    blend: float
-    user_accuracy_before: float
-    user_accuracy_after: float
-    val_accuracy_before: float | None
-    val_accuracy_after: float | None
-    seconds: float
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
 def taught_name(base: str) -> str:
-    """`<base>-taught` (or `-taught-2`, …) without piling up suffixes on an already taught model."""
+    """`<base>-taught` (before the job reserves it: `-2`, `-3`… if taken), without piling up
+    suffixes on an already taught model."""
     root = re.sub(r"-taught(-\d+)?$", "", base)
-    return registry.unique_name(f"{root}-taught"[:64])
+    return f"{root[:57]}-taught"
 
 
 def _replay_and_val(
-    base: registry.LoadedModel, n_replay: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, bool]:
-    """Replay digits (+ labels) and the validation digits to score on; whether they match the base's split."""
-    train = data_mod.load_train()
-    meta_data = base.meta.get("data") or {}
+    base_meta: dict, train: data_mod.Dataset, n_replay: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Replay digits (+ labels) and, when `train` is the base's own training file, its validation
+    digits (the same split, so the two models' validation accuracies compare)."""
+    meta_data = base_meta.get("data") or {}
     split = meta_data.get("split") or {}
-    same = meta_data.get("fingerprint") == train.fingerprint and bool(split)
-    if same:
+    if meta_data.get("fingerprint") == train.fingerprint and split:
         tr_idx, val_idx = data_mod.split_indices(
             train.labels, val_fraction=float(split.get("val_fraction", 0.1)), seed=int(split.get("seed", 0))
         )
     else:
         tr_idx, val_idx = np.arange(train.n), None
     pick = rng.choice(tr_idx, size=min(n_replay, len(tr_idx)), replace=False)
-    x_val = train.images[val_idx] if val_idx is not None else None
-    y_val = train.labels[val_idx] if val_idx is not None else None
-    return train.images[pick], train.labels[pick], x_val, y_val, same
+    if val_idx is None:
+        return train.images[pick], train.labels[pick], None, None
+    return train.images[pick], train.labels[pick], train.images[val_idx], train.labels[val_idx]
 
 
 def _accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
-    """Direct calls in batches: `predict()` on a model shared with other sessions is not thread-safe."""
-    hits = 0
-    for start in range(0, len(x), 256):
-        probs = np.asarray(model(x[start : start + 256].astype(np.float32), training=False))
-        hits += int(np.sum(np.argmax(probs, axis=1) == y[start : start + 256]))
-    return hits / max(len(x), 1)
+    return float(np.mean(prediction.predict_proba(KerasRuntime(model), x, chunk=256).argmax(1) == y))
+
+
+class KerasRuntime:
+    """A Keras model called directly, for `prediction.predict_proba` (job processes only)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model(images.astype(np.float32), training=False))
 
 
 def _blend(model, old: list[np.ndarray], x_user: np.ndarray, y_user: np.ndarray) -> tuple[float, float]:
@@ -108,90 +91,71 @@ def _blend(model, old: list[np.ndarray], x_user: np.ndarray, y_user: np.ndarray)
 
 
 def finetune(
-    base: registry.LoadedModel,
-    user: data_mod.Dataset,
-    *,
-    epochs: int = EPOCHS,
-    learning_rate: float = LEARNING_RATE,
-    replay: int = REPLAY,
-    seed: int = 0,
-    name: str | None = None,
-) -> FinetuneResult:
-    """Fine-tune a copy of Keras model `base` on the user's digits (+ a replay sample); save it.
+    base, base_meta: dict, user: data_mod.Dataset, train: data_mod.Dataset,
+    *, epochs: int = EPOCHS, learning_rate: float = LEARNING_RATE, replay: int = REPLAY, seed: int = 0,
+):
+    """A fine-tuned copy of Keras model `base` (untouched) on the user's digits mixed with a replay
+    sample of `train`; returns (model, what it learned: the meta's "taught" record).
 
-    `user` holds labelled 28x28 digits (e.g. `data.load_user_digits()`). Raises `ValueError` for a
-    scikit-learn model (it cannot be fine-tuned) or when there are no user digits.
+    Raises `ValueError` when there are no user digits.
     """
-    if base.kind != "keras":
-        raise ValueError(
-            f"{base.name} is a {base.meta.get('arch', base.kind)} model: only Keras models can be "
-            "fine-tuned; pick a CNN or the MLP"
-        )
     if user is None or user.n == 0 or user.labels is None:
         raise ValueError("no taught digits yet: save a few corrected drawings first")
     import keras
 
-    t0 = time.time()
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
-    x_rep, y_rep, x_val, y_val, comparable = _replay_and_val(base, replay, rng)
+    x_rep, y_rep, x_val, y_val = _replay_and_val(base_meta, train, replay, rng)
     x_user, y_user = user.images, user.labels.astype(np.int64)
     repeats = int(np.clip(round(USER_SHARE / (1 - USER_SHARE) * len(x_rep) / user.n), 1, MAX_REPEATS))
-    x = np.concatenate([x_rep, np.repeat(x_user, repeats, axis=0)]).astype(np.float32)
+    x = np.concatenate([x_rep, np.repeat(x_user, repeats, axis=0)])
     y = np.concatenate([y_rep, np.repeat(y_user, repeats)])
 
-    model = keras.models.clone_model(base.model)
-    model.set_weights(base.model.get_weights())
+    model = keras.models.clone_model(base)
+    model.set_weights(base.get_weights())
     for layer in model.layers:  # frozen statistics: small mixed batches must not shift them
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=["accuracy"],
-        jit_compile=False,
-    )
-    user_before = _accuracy(base.model, x_user, y_user)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"], jit_compile=False)
+    user_before = _accuracy(base, x_user, y_user)
     model.fit(x, y, batch_size=BATCH_SIZE, epochs=epochs, shuffle=True, verbose=0)
-    blend, user_after = _blend(model, base.model.get_weights(), x_user, y_user)
-    val_before = base.meta.get("metrics", {}).get("val_accuracy") if comparable else None
-    val_after = _accuracy(model, x_val, y_val) if comparable else None
+    blend, user_after = _blend(model, base.get_weights(), x_user, y_user)
+    taught = {
+        "user_digits": int(user.n), "user_fingerprint": user.fingerprint, "replay_digits": int(len(x_rep)),
+        "repeats": repeats, "epochs": epochs, "learning_rate": learning_rate, "blend": blend,
+        "user_accuracy_before": user_before, "user_accuracy_after": user_after,
+        "val_accuracy_before": None if x_val is None else (base_meta.get("metrics") or {}).get(
+            "val_accuracy"),
+        "val_accuracy_after": _accuracy(model, x_val, y_val) if x_val is not None else None,
+    }
+    return model, taught
 
-    new_name = registry.validate_name(name) if name else taught_name(base.name)
-    registry.save_keras_model(new_name, model)
-    meta = {k: v for k, v in base.meta.items() if k not in ("metrics", "best_epoch", "epochs_done", "status")}
-    meta.update(
-        name=new_name,
-        status="complete",
-        owner="draw-page",
-        created_at=registry.timestamp(),
-        finetuned_from=base.name,
-        data={**(base.meta.get("data") or {}), "user_digits": int(user.n)},
-        taught={
-            "user_digits": int(user.n),
-            "user_fingerprint": user.fingerprint,
-            "replay_digits": int(len(x_rep)),
-            "repeats": repeats,
-            "epochs": epochs,
-            "learning_rate": learning_rate,
-            "blend": blend,
-            "user_accuracy_before": user_before,
-            "user_accuracy_after": user_after,
-        },
-        metrics={"val_accuracy": val_after} if val_after is not None else {},
-        training_time_s=round(time.time() - t0, 2),
-    )
-    registry.write_meta(new_name, meta)
-    return FinetuneResult(
-        name=new_name,
-        base=base.name,
-        n_user=int(user.n),
-        n_replay=int(len(x_rep)),
-        epochs=epochs,
-        blend=blend,
-        user_accuracy_before=user_before,
-        user_accuracy_after=user_after,
-        val_accuracy_before=val_before,
-        val_accuracy_after=val_after,
-        seconds=round(time.time() - t0, 2),
-    )
+
+def run_job(run) -> bool:
+    """The fine-tune job (`core.job_process`): teach the run's base model, save it as this run."""
+    base_name = run.meta["job"]["base"]
+    base_meta = registry.read_meta(base_name)
+    if registry.kind_of(base_meta) == registry.SKLEARN:
+        raise ValueError(f"{base_name} is a {base_meta.get('arch', 'forest')} model: only Keras models "
+                         "can be fine-tuned; pick a CNN or the MLP")
+    train, user = run.datasets()
+    run.progress({"progress": 0.1, "epoch": 0, "epochs": EPOCHS}, message=f"teaching {base_name}")
+    model, taught = finetune(registry.load_keras(base_name), base_meta, user, train)
+    registry.save_keras_model(run.name, model)
+    serving.export(model, registry.model_dir(run.name))
+    kept = {k: v for k, v in base_meta.items() if k in ("arch", "kind", "description", "params", "seed",
+                                                         "param_count", "input")}
+    run.save_meta(**kept, finetuned_from=base_name, taught=taught,
+                  data={**(base_meta.get("data") or {}), "user_digits": int(user.n)},
+                  metrics={"val_accuracy": taught["val_accuracy_after"]} if taught["val_accuracy_after"]
+                  is not None else {}, best_epoch=None, epochs_done=EPOCHS)
+    registry.save_train_hashes(run.name, _hashes(base_name, user))
+    return True
+
+
+def _hashes(base_name: str, user: data_mod.Dataset) -> np.ndarray:
+    """The base's training rows and the taught digits: what the new model has seen."""
+    base = registry.load_train_hashes(base_name)
+    taught = data_mod.row_hashes(user.images)
+    return taught if base is None else np.union1d(base, taught)

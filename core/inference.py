@@ -1,9 +1,7 @@
 """Read one digit: a picture in, the model's answer out (the Draw page and `predict-image`).
 
-`read_digit(model, source)` runs `core.preprocess` then the model, and returns both, so a page can
-show what the model saw next to what it said. For one image the Keras model is called directly
-through `core.fast_predict`'s traced inference graph (no `model.predict` set-up per call): a drawn
-digit is read in a few milliseconds.
+`read_digit(model, source)` runs `core.preprocess` then the model (a `core.prediction.Predictor`),
+and returns both, so a page can show what the model saw next to what it said.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from core import preprocess as prep
-from core.registry import LoadedModel
+from core.prediction import Predictor
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,7 @@ def _prediction(probs: np.ndarray) -> Prediction:
     )
 
 
-def predict_digit(model: LoadedModel, image28: np.ndarray) -> Prediction:
+def predict_digit(model: Predictor, image28: np.ndarray) -> Prediction:
     """The model's reading of one MNIST-style image `(28, 28)` uint8 0..255 (ink bright on black)."""
     image28 = np.asarray(image28)
     if image28.shape != (28, 28):
@@ -54,7 +52,7 @@ def predict_digit(model: LoadedModel, image28: np.ndarray) -> Prediction:
 
 
 def read_digit(
-    model: LoadedModel, source: np.ndarray | bytes | str | Path, *, name: str | None = None
+    model: Predictor, source: np.ndarray | bytes | str | Path, *, name: str | None = None
 ) -> tuple[prep.PreprocessResult, Prediction]:
     """Any picture of a digit (canvas RGBA array, image bytes or path) -> (preprocessing steps, prediction).
 
@@ -65,7 +63,7 @@ def read_digit(
     return steps, predict_digit(model, steps.centred)
 
 
-def predict_image_file(model: LoadedModel, path: Path) -> dict:
+def predict_image_file(model: Predictor, path: Path) -> dict:
     """`predict-image`'s record for one file: `{"file", "label", "confidence", "probs"}`.
 
     Raises `ValueError` (naming the file) for a non-image, or a blank image.

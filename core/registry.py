@@ -16,7 +16,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from core import paths
+from core import paths, processes, status
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 KERAS_FILE = "model.keras"
@@ -33,7 +32,17 @@ META_FILE = "meta.json"
 HISTORY_FILE = "history.csv"
 HASHES_FILE = "train_hashes.npy"
 SIGNATURE_FILE = "model.joblib.sig"
-WRITER_KEY = "training_process"  # in meta.json while status is "training": pid, host, start_time
+MODEL_FILES = (KERAS_FILE, SKLEARN_FILE)
+
+# What kind of model a folder holds (meta.json "kind").
+KERAS = "keras"
+SKLEARN = "sklearn"
+ENSEMBLE = "ensemble"  # Keras members whose probabilities are averaged, saved as one Keras model
+
+
+def kind_of(meta: dict) -> str:
+    """`KERAS`, `SKLEARN` or `ENSEMBLE` (a meta without a kind is a Keras model, as the first were)."""
+    return meta.get("kind") or KERAS
 
 
 def validate_name(name: str) -> str:
@@ -64,7 +73,7 @@ class ModelInfo:
 
     @property
     def kind(self) -> str:
-        return self.meta.get("kind", "keras")
+        return kind_of(self.meta)
 
     @property
     def val_accuracy(self) -> float | None:
@@ -72,8 +81,8 @@ class ModelInfo:
 
     @property
     def status(self) -> str:
-        """"complete", "stopped", "training", or "interrupted" (a run whose process died mid-way)."""
-        return meta_status(self.meta)
+        """One of `core.status.STATUSES` ("interrupted": its process died mid-way)."""
+        return status.status_of(self.meta)
 
     @property
     def data_source(self) -> str:
@@ -83,83 +92,18 @@ class ModelInfo:
 # --------------------------------------------------------------------------- writing
 
 
-_atomic_write_bytes = paths.write_atomic
-
-
 def write_meta(name: str, meta: dict) -> None:
     """Write `meta.json` atomically (a reader never sees half a file).
 
-    While a run is in progress (status "training") the writing process is recorded too, so that a
-    run killed mid-way (nothing left to change its status) can later be told apart from a live one.
+    While a run is running the writing process is recorded too, so that a run killed mid-way
+    (nothing left to change its status) can later be told apart from a live one.
     """
     folder = model_dir(name)
     folder.mkdir(parents=True, exist_ok=True)
-    meta = {k: v for k, v in meta.items() if k != WRITER_KEY}
-    if meta.get("status") == "training":
-        meta[WRITER_KEY] = _this_process()
-    _atomic_write_bytes(folder / META_FILE, json.dumps(meta, indent=2, default=_json_default).encode())
-
-
-# --------------------------------------------------------------------------- runs that died
-
-
-def _start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22), or None
-    where there is no /proc. Together with the pid it names one process: pids are reused."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Field 2 (the command) is in brackets and may hold spaces: count the fields after it.
-    fields = stat.rsplit(")", 1)[-1].split()
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def _this_process() -> dict:
-    pid = os.getpid()
-    found = {"pid": pid, "host": socket.gethostname()}
-    start = _start_time(pid)
-    if start is not None:
-        found["start_time"] = start
-    return found
-
-
-def _is_dead(writer: dict) -> bool:
-    """True only when the process that wrote a "training" meta is provably gone: same host, and
-    the pid no longer exists, is a zombie, or now belongs to a process started at another time."""
-    pid, host = writer.get("pid"), writer.get("host")
-    if not isinstance(pid, int) or pid <= 0 or host != socket.gethostname():
-        return False  # another machine (or an old meta): it cannot be checked from here
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass  # alive, owned by someone else
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    except (OSError, IndexError):
-        state = ""
-    if state in ("Z", "X"):  # killed, not yet reaped by its parent
-        return True
-    recorded = writer.get("start_time")
-    if recorded is None:
-        return False
-    current = _start_time(pid)
-    return current is not None and current != recorded
-
-
-def meta_status(meta: dict) -> str:
-    """The status to show for a saved model: its meta's, except that a "training" run whose
-    process is provably dead (killed mid-way) is "interrupted". Its last checkpoint is usable."""
-    status = meta.get("status", "complete")
-    writer = meta.get(WRITER_KEY)
-    if status == "training" and isinstance(writer, dict) and _is_dead(writer):
-        return "interrupted"
-    return status
+    meta = {k: v for k, v in meta.items() if k not in (status.WRITER_KEY, "training_process")}
+    if meta.get("status") == status.RUNNING:
+        meta[status.WRITER_KEY] = processes.this_process()
+    paths.write_atomic(folder / META_FILE, json.dumps(meta, indent=2, default=_json_default).encode())
 
 
 def _json_default(value: Any) -> Any:
@@ -180,7 +124,7 @@ def write_history(name: str, history: list[dict]) -> None:
     writer.writeheader()
     writer.writerows(history)
     model_dir(name).mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(model_dir(name) / HISTORY_FILE, buf.getvalue().encode())
+    paths.write_atomic(model_dir(name) / HISTORY_FILE, buf.getvalue().encode())
 
 
 def save_keras_model(name: str, model: Any) -> Path:
@@ -221,8 +165,8 @@ def save_sklearn_model(name: str, estimator: Any) -> Path:
     buf = io.BytesIO()
     joblib.dump(estimator, buf, compress=3)
     payload = buf.getvalue()
-    _atomic_write_bytes(folder / SIGNATURE_FILE, _signature(payload).encode())
-    _atomic_write_bytes(folder / SKLEARN_FILE, payload)
+    paths.write_atomic(folder / SIGNATURE_FILE, _signature(payload).encode())
+    paths.write_atomic(folder / SKLEARN_FILE, payload)
     return folder / SKLEARN_FILE
 
 
@@ -231,7 +175,7 @@ def save_train_hashes(name: str, hashes: np.ndarray) -> None:
     buf = io.BytesIO()
     np.save(buf, np.asarray(hashes, dtype=np.uint64), allow_pickle=False)
     model_dir(name).mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(model_dir(name) / HASHES_FILE, buf.getvalue())
+    paths.write_atomic(model_dir(name) / HASHES_FILE, buf.getvalue())
 
 
 def load_train_hashes(name: str) -> np.ndarray | None:
@@ -246,19 +190,42 @@ def read_meta(name: str) -> dict:
     path = model_dir(name) / META_FILE
     if not path.is_file():
         raise ValueError(f"no saved model called {name!r}")
-    return json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"model {name!r}: {META_FILE} is unreadable ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"model {name!r}: {META_FILE} does not hold a JSON object")
+    return meta
 
 
 def read_history(name: str) -> list[dict]:
-    """Per-epoch metrics as a list of dicts with float values (empty if there is no history)."""
+    """Per-epoch metrics as rows of floats (empty if there is no history); a damaged file raises
+    ValueError naming its line and column."""
     path = model_dir(name) / HISTORY_FILE
     if not path.is_file():
         return []
-    with open(path, newline="") as f:
-        return [
-            {k: (float(v) if v not in ("", None) else None) for k, v in row.items()}
-            for row in csv.DictReader(f)
-        ]
+    rows = []
+    try:
+        with open(path, newline="") as f:
+            for line, row in enumerate(csv.DictReader(f), start=2):  # line 1 is the header
+                rows.append(_history_row(row, line))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{HISTORY_FILE} cannot be read ({exc})") from None
+    return rows
+
+
+def _history_row(row: dict, line: int) -> dict:
+    parsed = {}
+    for key, value in row.items():
+        if key is None or value is None:
+            raise ValueError(f"{HISTORY_FILE} line {line} does not have as many cells as its header")
+        try:
+            parsed[key] = float(value) if value != "" else None
+        except ValueError:
+            raise ValueError(f"{HISTORY_FILE} line {line}, column {key!r}: {value[:20]!r} is not a "
+                             "number") from None
+    return parsed
 
 
 def list_models() -> list[ModelInfo]:
@@ -276,7 +243,8 @@ def list_models() -> list[ModelInfo]:
             meta = json.loads((folder / META_FILE).read_text())
         except (OSError, ValueError):
             continue
-        found.append(ModelInfo(folder.name, meta))
+        if isinstance(meta, dict):
+            found.append(ModelInfo(folder.name, meta))
     return sorted(found, key=lambda m: (-(m.val_accuracy or 0.0), m.name))
 
 
@@ -284,9 +252,10 @@ def best_model_name() -> str | None:
     """The saved model with the best validation accuracy (the shipped one on a fresh clone)."""
     models = list_models()
     # A fine-tuned "-taught" model is scored on its base's split but bent towards a few user
-    # digits: it is never picked for everyone automatically, only when chosen by name.
-    trained = [m for m in models if not m.meta.get("finetuned_from")]
-    pick = trained or models
+    # digits, and a run still training changes by the epoch: neither is picked for everyone
+    # automatically, only when chosen by name.
+    settled = [m for m in models if not m.meta.get("finetuned_from") and m.status not in status.ACTIVE]
+    pick = settled or models
     return pick[0].name if pick else None
 
 
@@ -325,50 +294,28 @@ def timestamp() -> str:
 # --------------------------------------------------------------------------- loading
 
 
-class LoadedModel:
-    """A saved model ready to predict: `predict_proba(images (n, 28, 28)) -> (n, 10)` for both kinds."""
+def load_estimator(name: str) -> Any:
+    """The scikit-learn estimator of model `name`, unpickled only if this install signed it."""
+    import joblib
 
-    def __init__(self, name: str, meta: dict, model: Any):
-        self.name = name
-        self.meta = meta
-        self.model = model
-        self.kind = meta.get("kind", "keras")
-
-    def predict_proba(self, images: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
-        """Class probabilities `(n, 10)` float32 for images `(n, 28, 28)` with values 0..255."""
-        x = np.asarray(images, dtype=np.float32)
-        if x.ndim == 2:
-            x = x[None]
-        if x.shape[1:] != (28, 28):
-            raise ValueError(f"expected images of shape (n, 28, 28), got {x.shape}")
-        if self.kind == "sklearn":
-            return self.model.predict_proba(x.reshape(len(x), -1) / 255.0).astype(np.float32)
-        from core import fast_predict
-
-        return fast_predict.predict(self.model, x, batch_size=batch_size)
-
-
-def load_model(name: str | None = None) -> LoadedModel:
-    """Load a saved model (the best one when `name` is None)."""
-    name = resolve_name(name)
     folder = model_dir(name)
-    meta = read_meta(name)
-    if meta.get("kind") == "sklearn":
-        import joblib
+    path, sig = folder / SKLEARN_FILE, folder / SIGNATURE_FILE
+    if not path.is_file():
+        raise ValueError(f"model {name!r} has no {SKLEARN_FILE}")
+    payload = path.read_bytes()
+    if not sig.is_file() or not hmac.compare_digest(sig.read_text().strip(), _signature(payload)):
+        raise ValueError(
+            f"model {name!r}: {SKLEARN_FILE} was not written by this app (bad or missing "
+            "signature); it is never unpickled"
+        )
+    return joblib.load(io.BytesIO(payload))
 
-        path, sig = folder / SKLEARN_FILE, folder / SIGNATURE_FILE
-        if not path.is_file():
-            raise ValueError(f"model {name!r} has no {SKLEARN_FILE}")
-        payload = path.read_bytes()
-        if not sig.is_file() or not hmac.compare_digest(sig.read_text().strip(), _signature(payload)):
-            raise ValueError(
-                f"model {name!r}: {SKLEARN_FILE} was not written by this app (bad or missing "
-                "signature); it is never unpickled"
-            )
-        return LoadedModel(name, meta, joblib.load(io.BytesIO(payload)))
+
+def load_keras(name: str) -> Any:
+    """The Keras model of `name` (imports TensorFlow: job processes and exports only)."""
     import keras
 
-    path = folder / KERAS_FILE
+    path = model_dir(name) / KERAS_FILE
     if not path.is_file():
         raise ValueError(f"model {name!r} has no {KERAS_FILE}")
-    return LoadedModel(name, meta, keras.saving.load_model(path, safe_mode=True))
+    return keras.saving.load_model(path, safe_mode=True)

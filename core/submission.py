@@ -2,21 +2,20 @@
 
 The pieces, in the order a submission is made:
 - `check_leakage`: refuse models that saw the test digits (Kaggle's test digits are MNIST digits);
-- `predict`: one model or an ensemble (probabilities averaged), optionally with cheap test-time
-  augmentation, reporting progress as a fraction done;
+- `predict`: one model or several (probabilities averaged), optionally with test-time
+  augmentation (`core.prediction` does the work), reporting progress as (done, total);
 - `build_submission` / `to_csv_bytes` / `validate_submission`: the `ImageId,Label` file and every
   way such a file can be wrong;
 - `known_answers` / `accuracy_score`: a score when the answers are known (the committed sample,
   or test digits found in a labelled MNIST download);
 - `write_submission` + sidecar JSON + `record_leaderboard`: what produced each file, kept on disk.
 `predict_to_file` strings them together for `python -m core predict`; the Submit page calls the
-same functions. Nothing here imports Streamlit; Keras is only imported when a model is loaded.
+same functions. Nothing here imports Streamlit or TensorFlow.
 """
 
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import io
 import json
@@ -30,53 +29,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core import data, paths, registry
+from core import data, paths, prediction, registry
 
 COLUMNS = ["ImageId", "Label"]
-CHUNK = 4096  # test images per prediction step: a progress tick each, bounded memory with TTA
+CHUNK = 4096  # test rows hashed at a time: bounded memory
 LEADERBOARD_FILE = "leaderboard.jsonl"
 MAX_PROBLEMS_PER_KIND = 1  # each kind of problem is reported once, with its first row and a count
 
-Progress = Callable[[float], None]
-
-
-# --------------------------------------------------------------------------- test-time augmentation
-
-
-@functools.lru_cache(maxsize=8)
-def _rotation_matrix(degrees: float):
-    """Rotation about the centre with bilinear interpolation as a sparse (784, 784) matrix: the
-    same result as `scipy.ndimage.rotate(order=1)`, ~15x faster on a stack (rows = output pixels)."""
-    from scipy import ndimage, sparse
-
-    basis = np.eye(data.N_PIXELS, dtype=np.float32).reshape(data.N_PIXELS, data.SIDE, data.SIDE)
-    moved = ndimage.rotate(basis, degrees, axes=(2, 1), reshape=False, order=1, mode="constant", cval=0.0)
-    weights = moved.reshape(data.N_PIXELS, data.N_PIXELS)  # [input pixel, output pixel]
-    weights[np.abs(weights) < 1e-6] = 0.0
-    return sparse.csr_matrix(weights.T)
-
-
-def _rotate(images: np.ndarray, degrees: float) -> np.ndarray:
-    flat = images.reshape(len(images), data.N_PIXELS)
-    out = (_rotation_matrix(float(degrees)) @ flat.T).T
-    return np.clip(out, 0.0, 255.0).reshape(images.shape).astype(np.float32)
-
-
-# Small moves a handwritten digit survives: the model sees each test digit a few ways and the
-# probabilities are averaged. Three views keep the cost at 3x (each view is one more pass).
-TTA_VIEWS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "original": lambda x: x,
-    "rotate -8°": lambda x: _rotate(x, -8.0),
-    "rotate +8°": lambda x: _rotate(x, 8.0),
-}
-
-
-def tta_views(images: np.ndarray, *, tta: bool) -> list[np.ndarray]:
-    """The views of images `(n, 28, 28)` a model predicts: just the originals, or each TTA view
-    (float32, values 0..255)."""
-    x = np.asarray(images, dtype=np.float32)
-    views = TTA_VIEWS if tta else {"original": TTA_VIEWS["original"]}
-    return [fn(x).astype(np.float32, copy=False) for fn in views.values()]
+Progress = Callable[[int, int], None]
 
 
 # --------------------------------------------------------------------------- prediction
@@ -108,38 +68,17 @@ def predict(
     *,
     tta: bool = False,
     progress: Progress | None = None,
-    chunk: int = CHUNK,
 ) -> Prediction:
-    """Class probabilities of `images (n, 28, 28)` (0..255) averaged over `models` (anything with
-    `predict_proba(images) -> (n, 10)` and a `name`) and, with `tta`, over `TTA_VIEWS`.
+    """Class probabilities of test `images (n, 28, 28)` (0..255) averaged over `models` (anything with
+    `predict_proba(images) -> (n, 10)` and a `name`) and, with `tta`, over `prediction.TTA_VIEWS`.
 
-    Every model and view weighs the same. `progress(fraction)` is called after each chunk.
+    Every model and view weighs the same. `progress(done, total)` is called after each chunk.
     """
-    if not models:
-        raise ValueError("choose at least one model to predict with")
     images = np.asarray(images)
-    if images.ndim != 3 or images.shape[1:] != (data.SIDE, data.SIDE):
-        raise ValueError(f"expected test images of shape (n, 28, 28), got {images.shape}")
-    n = len(images)
-    if n == 0:
+    if images.ndim == 3 and len(images) == 0:
         raise ValueError("the test set has no images")
     t0 = time.perf_counter()
-    total = np.zeros((n, 10), dtype=np.float64)
-    starts = list(range(0, n, chunk))
-    steps, done = len(models) * len(starts), 0
-    for model in models:
-        for start in starts:
-            block = images[start : start + chunk]
-            views = tta_views(block, tta=tta)
-            # One call per chunk with all views stacked: fewer Keras set-ups than one per view.
-            probs = np.asarray(model.predict_proba(np.concatenate(views)), dtype=np.float64)
-            if probs.shape != (len(views) * len(block), 10):
-                raise ValueError(f"model {model.name!r} returned probabilities of shape {probs.shape}")
-            total[start : start + len(block)] += probs.reshape(len(views), len(block), 10).mean(axis=0)
-            done += 1
-            if progress is not None:
-                progress(done / steps)
-    probs = (total / len(models)).astype(np.float32)
+    probs = prediction.predict_proba(list(models), images, tta=tta, progress=progress)
     return Prediction(probs, tuple(m.name for m in models), tta, time.perf_counter() - t0)
 
 
@@ -406,13 +345,6 @@ def leakage_error(findings: list[dict]) -> str:
 # --------------------------------------------------------------------------- records on disk
 
 
-def model_version(name: str) -> int:
-    """Latest modification time (ns) of a saved model's files: changes whenever it is re-saved."""
-    folder = registry.model_dir(name)
-    files = [folder / registry.KERAS_FILE, folder / registry.SKLEARN_FILE, folder / registry.META_FILE]
-    return max((f.stat().st_mtime_ns for f in files if f.is_file()), default=0)
-
-
 def model_records(names: Sequence[str]) -> list[dict]:
     """What a sidecar says about each model: architecture, validation accuracy, training data."""
     records = []
@@ -422,7 +354,7 @@ def model_records(names: Sequence[str]) -> list[dict]:
         records.append({
             "name": name, "arch": meta.get("arch"), "kind": meta.get("kind", "keras"),
             "val_accuracy": (meta.get("metrics") or {}).get("val_accuracy"),
-            "created_at": meta.get("created_at"), "version": model_version(name),
+            "created_at": meta.get("created_at"), "version": prediction.model_version(name),
             "data": {"source": d.get("source", "unknown"), "fingerprint": d.get("fingerprint"),
                      "name": d.get("name"), "n_rows": d.get("n_rows")},
         })
@@ -431,7 +363,8 @@ def model_records(names: Sequence[str]) -> list[dict]:
 
 def settings(*, tta: bool) -> dict:
     """The prediction settings recorded with a submission."""
-    return {"tta": tta, "tta_views": list(TTA_VIEWS) if tta else ["original"], "ensemble": "mean probability"}
+    views = list(prediction.TTA_VIEWS) if tta else ["original"]
+    return {"tta": tta, "tta_views": views, "ensemble": "mean probability"}
 
 
 def make_sidecar(
@@ -569,7 +502,7 @@ class Submission:
 
 
 def finish_submission(
-    prediction: Prediction,
+    predicted: Prediction,
     test: data.Dataset,
     *,
     out: Path | None = None,
@@ -578,20 +511,20 @@ def finish_submission(
     origin: str,
     answers: Answers | None = None,
 ) -> Submission:
-    """Build and validate the file of `prediction`, score it if the answers are known, write it with
+    """Build and validate the file of `predicted`, score it if the answers are known, write it with
     its sidecar (to `out`, else `data/submissions/submission-<fingerprint>.csv`) and record it on
     the leaderboard. Raises ValueError rather than write an invalid file or hide a leak."""
     if leakage and not allow_leakage:
         raise ValueError(leakage_error(leakage))
-    frame = build_submission(prediction.labels)
+    frame = build_submission(predicted.labels)
     csv_bytes = to_csv_bytes(frame)
     problems = validate_submission(csv_bytes, test.n)
     if problems:  # Cannot happen for a frame built above; never write a bad file if it does.
         raise ValueError("the submission would be invalid: " + "; ".join(problems))
     answers = answers if answers is not None else known_answers(test)
-    score = accuracy_score(prediction.labels, answers.labels) if answers is not None else None
+    score = accuracy_score(predicted.labels, answers.labels) if answers is not None else None
     sidecar = make_sidecar(
-        models=prediction.models, test=test, tta=prediction.tta, csv_bytes=csv_bytes, leakage=leakage,
+        models=predicted.models, test=test, tta=predicted.tta, csv_bytes=csv_bytes, leakage=leakage,
         allow_leakage=allow_leakage, score=score, answers_source=answers.source if answers else None,
         origin=origin,
     )
@@ -636,9 +569,9 @@ def predict_to_file(
     leakage = check_leakage(names, test.images)
     if leakage and not allow_leakage:
         raise ValueError(leakage_error(leakage))
-    models = [registry.load_model(name) for name in names]
-    prediction = predict(models, test.images, tta=tta, progress=progress)
-    done = finish_submission(prediction, test, out=Path(out), leakage=leakage,
+    models = [prediction.load(name) for name in names]
+    predicted = predict(models, test.images, tta=tta, progress=progress)
+    done = finish_submission(predicted, test, out=Path(out), leakage=leakage,
                              allow_leakage=allow_leakage, origin="cli")
     sidecar, answers, score = done.sidecar, done.answers, done.score
     csv_path, side = done.path, done.sidecar_path
@@ -652,6 +585,6 @@ def predict_to_file(
         "answers": answers.source if answers else None,
         "leakage": [f["message"] for f in leakage],
         "file_fingerprint": sidecar["file"]["fingerprint"],
-        "predict_seconds": round(prediction.seconds, 2),
+        "predict_seconds": round(predicted.seconds, 2),
         "seconds": round(time.perf_counter() - t0, 2),
     }

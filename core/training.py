@@ -1,15 +1,14 @@
-"""Training jobs: fit a model in a background thread, report progress, stop on request, save.
+"""Training, as the Keras examples read: settings, data, a model from its factory, `fit`, history.
 
-A `TrainingJob` never touches Streamlit: pages poll `job.snapshot()`, the CLI prints it. One job
-runs at a time in a process (`start_job`); a second request gets a `JobBusy` error saying whose job
-is running. Each epoch that improves validation accuracy is saved at once through `core.registry`,
-so a crash or a stop loses nothing but the epoch in progress.
+`TrainConfig` holds a run's settings (None: the architecture's default) and refuses impossible
+ones before any work starts. `fit` is the one place a Keras model is fitted; the job process
+(`core.job_process`) gives it the callbacks that checkpoint, record, report and stop. Nothing here
+writes files or imports Streamlit; Keras is imported inside the functions that need it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,8 @@ import numpy as np
 from core import data as data_mod
 from core import models, registry
 
-BATCH_EVENT_LIMIT = 20_000  # per-batch points kept for the live chart
+OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
+SCHEDULES = ("one-cycle", "cosine", "plateau", "constant")
 
 
 @dataclass
@@ -43,6 +43,8 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Refuse impossible settings before any work starts (a page or the CLI shows the message)."""
         models.get_architecture(self.arch)
+        if self.name is not None:
+            registry.validate_name(self.name)
         checks = [
             ("epochs", self.epochs, 1, 1000),
             ("batch_size", self.batch_size, 1, 8192),
@@ -68,38 +70,46 @@ class TrainConfig:
         values = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
         return {**arch.defaults, **values}
 
-
-class JobBusy(RuntimeError):
-    """Raised when a training job is requested while another one runs."""
-
-
-@dataclass
-class Snapshot:
-    """What a page or terminal shows: a consistent copy of the job's progress."""
-
-    status: str
-    name: str
-    arch: str
-    owner: str
-    epoch: int
-    epochs: int
-    progress: float
-    eta_s: float | None
-    elapsed_s: float
-    images_per_s: float | None
-    learning_rate: float | None
-    batches: dict
-    history: list[dict]
-    result: dict | None
-    error: str | None
-    message: str
+    @classmethod
+    def from_settings(cls, settings: dict) -> TrainConfig:
+        """The config a run recorded (`meta.json` "params"), unknown keys left out."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in settings.items() if k in known})
 
 
-OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
-SCHEDULES = ("one-cycle", "cosine", "plateau", "constant")
+# --------------------------------------------------------------------------- data
 
 
-def _make_optimizer(name: str, lr: float, schedule: str, total_steps: int):
+@dataclass(frozen=True)
+class Arrays:
+    """A run's training and validation digits: images uint8 `(n, 28, 28)`, labels int64 `(n,)`."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    split: dict  # how the validation digits were chosen (`data.describe_split`)
+
+
+def arrays(train: data_mod.Dataset, settings: dict, extra: data_mod.Dataset | None = None) -> Arrays:
+    """The recorded, stable split of `train` (taught digits `extra` join the training part only).
+    Images stay uint8: the model rescales them, and a quarter of the memory is held."""
+    if not train.has_labels:
+        raise ValueError(f"{train.name}: training needs a labelled file (label,pixel0..pixel783)")
+    val_fraction, seed = float(settings["val_fraction"]), int(settings["seed"])
+    train_idx, val_idx = data_mod.split_indices(train.labels, val_fraction=val_fraction, seed=seed)
+    x_tr, y_tr = train.images[train_idx], train.labels[train_idx]
+    if extra is not None and extra.n:
+        x_tr, y_tr = np.concatenate([x_tr, extra.images]), np.concatenate([y_tr, extra.labels])
+    split = data_mod.describe_split(train.labels, val_idx, val_fraction=val_fraction, seed=seed)
+    return Arrays(x_tr, y_tr, train.images[val_idx], train.labels[val_idx], split)
+
+
+# --------------------------------------------------------------------------- Keras
+
+
+def make_optimizer(name: str, lr: float, schedule: str, total_steps: int):
+    """A Keras optimizer with its learning-rate schedule over `total_steps` batches."""
     import keras
 
     if schedule == "one-cycle":
@@ -114,374 +124,97 @@ def _make_optimizer(name: str, lr: float, schedule: str, total_steps: int):
         rate = lr
     else:
         raise ValueError(f"unknown schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)}")
-    if name == "adamw":
-        return keras.optimizers.AdamW(rate, weight_decay=1e-4)
-    if name == "adam":
-        return keras.optimizers.Adam(rate)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(rate, rho=0.9, epsilon=1e-8)
-    if name == "sgd":
-        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
-    raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    optimizers = {
+        "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=1e-4),
+        "adam": lambda: keras.optimizers.Adam(rate),
+        "rmsprop": lambda: keras.optimizers.RMSprop(rate, rho=0.9, epsilon=1e-8),
+        "sgd": lambda: keras.optimizers.SGD(rate, momentum=0.9, nesterov=True),
+    }
+    if name not in optimizers:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    return optimizers[name]()
 
 
-def _current_lr(optimizer) -> float | None:
-    try:
-        lr = optimizer.learning_rate
-        return float(lr.numpy() if hasattr(lr, "numpy") else lr)
-    except Exception:  # noqa: BLE001 - a display value only
-        return None
+def compiled_model(settings: dict, *, steps_per_epoch: int):
+    """A fresh model of the run's architecture, compiled with its optimizer, schedule and loss."""
+    import keras
+
+    keras.utils.set_random_seed(int(settings["seed"]))
+    model = models.build(settings["arch"], augment=bool(settings.get("augment", False)),
+                         augment_strength=float(settings.get("augment_strength", 1.0)))
+    total_steps = steps_per_epoch * int(settings["epochs"])
+    optimizer = make_optimizer(settings["optimizer"], float(settings["learning_rate"]),
+                               settings["schedule"], total_steps)
+    smoothing = float(settings.get("label_smoothing") or 0.0)
+    # Sparse labels keep memory low; label smoothing needs one-hot targets (see `targets`).
+    loss = (keras.losses.CategoricalCrossentropy(label_smoothing=smoothing) if smoothing
+            else keras.losses.SparseCategoricalCrossentropy())
+    # No XLA: on a CPU it made training several times slower.
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=False)
+    return model
 
 
-class TrainingJob:
-    """One training run. `run()` trains in the calling thread; `start()` in a background thread."""
-
-    def __init__(
-        self,
-        config: TrainConfig,
-        train: data_mod.Dataset,
-        *,
-        owner: str = "cli",
-        extra: data_mod.Dataset | None = None,
-    ):
-        if not train.has_labels:
-            raise ValueError(f"{train.name}: training needs a labelled file (label,pixel0..pixel783)")
-        self.config = config.validate()
-        self.settings = config.resolved()
-        self.arch = models.get_architecture(config.arch)
-        base = config.name or f"{config.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
-        self.name = registry.unique_name(registry.validate_name(base))
-        self.train_set = train
-        self.extra = extra
-        self.owner = owner
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.status = "pending"
-        self.message = "waiting to start"
-        self.error: str | None = None
-        self.result: dict | None = None
-        self.history: list[dict] = []
-        self._batches: dict[str, list[float]] = {"step": [], "loss": [], "accuracy": []}
-        self.epoch = 0
-        self.epochs = int(self.settings.get("epochs", 1)) if self.arch.kind == models.KERAS else 1
-        self._progress = 0.0
-        self._t0: float | None = None
-        self._first: tuple[float, float] | None = None  # (time, progress) at the first batch
-        self._images_per_s: float | None = None
-        self._lr: float | None = None
-
-    # ------------------------------------------------------------------ control
-
-    def start(self) -> TrainingJob:
-        self._thread = threading.Thread(target=self.run, name=f"train-{self.name}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Ask the job to stop after the current batch; the best epoch so far is kept."""
-        self._stop.set()
-        with self._lock:
-            if self.status in ("pending", "running"):
-                self.message = "stopping after this batch…"
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self.status in ("pending", "running")
-
-    def snapshot(self) -> Snapshot:
-        with self._lock:
-            now = time.time()
-            elapsed = now - self._t0 if self._t0 else 0.0
-            eta = None
-            if self._first is not None and self._progress < 1:
-                # Measured from the first finished batch: start-up (TensorFlow, graph) is not speed.
-                t1, p1 = self._first
-                if self._progress > p1:
-                    eta = (now - t1) * (1 - self._progress) / (self._progress - p1)
-            return Snapshot(
-                status=self.status,
-                name=self.name,
-                arch=self.config.arch,
-                owner=self.owner,
-                epoch=self.epoch,
-                epochs=self.epochs,
-                progress=self._progress,
-                eta_s=eta,
-                elapsed_s=elapsed,
-                images_per_s=self._images_per_s,
-                learning_rate=self._lr,
-                batches={k: list(v) for k, v in self._batches.items()},
-                history=[dict(h) for h in self.history],
-                result=self.result,
-                error=self.error,
-                message=self.message,
-            )
-
-    # ------------------------------------------------------------------ work
-
-    def run(self) -> dict | None:
-        """Train, save and return the final metrics (None if stopped before anything was saved)."""
-        self._t0 = time.time()
-        with self._lock:
-            self.status, self.message = "running", "preparing data"
-        try:
-            result = self._run_sklearn() if self.arch.kind == models.SKLEARN else self._run_keras()
-        except Exception as exc:  # noqa: BLE001 - reported to the user, never lost silently
-            with self._lock:
-                self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
-                self.message = "training failed"
-            return None
-        with self._lock:
-            self.result = result
-            if result is None:
-                self.status, self.message = "stopped", "stopped before the first epoch ended: nothing saved"
-            else:
-                self.status = "stopped" if self._stop.is_set() else "done"
-                self.message = f"saved as {self.name}"
-                self._progress = 1.0
-        return result
-
-    def _arrays(self):
-        """Train/validation arrays from the stable, recorded split (plus user digits in train)."""
-        ds = self.train_set
-        val_fraction = float(self.settings["val_fraction"])
-        seed = int(self.settings["seed"])
-        train_idx, val_idx = data_mod.split_indices(ds.labels, val_fraction=val_fraction, seed=seed)
-        x_tr, y_tr = ds.images[train_idx], ds.labels[train_idx]
-        if self.extra is not None and self.extra.n:
-            x_tr = np.concatenate([x_tr, self.extra.images])
-            y_tr = np.concatenate([y_tr, self.extra.labels])
-        split = data_mod.describe_split(ds.labels, val_idx, val_fraction=val_fraction, seed=seed)
-        return x_tr, y_tr, ds.images[val_idx], ds.labels[val_idx], split
-
-    def _base_meta(self, split: dict, n_train: int) -> dict:
-        return {
-            "name": self.name,
-            "arch": self.config.arch,
-            "kind": self.arch.kind,
-            "description": self.arch.description,
-            "params": self.settings,
-            "seed": int(self.settings["seed"]),
-            "data": {
-                "name": self.train_set.name,
-                "source": self.train_set.source,
-                "fingerprint": self.train_set.fingerprint,
-                "n_rows": self.train_set.n,
-                "n_train": n_train,
-                "user_digits": int(self.extra.n) if self.extra is not None else 0,
-                "split": split,
-            },
-            "owner": self.owner,
-            "created_at": registry.timestamp(),
-            "input": "28x28 grey values 0..255, ink bright on dark (MNIST)",
-        }
-
-    def _run_sklearn(self) -> dict | None:
-        from sklearn.metrics import accuracy_score, log_loss
-
-        x_tr, y_tr, x_val, y_val, split = self._arrays()
-        total = int(self.settings.get("n_estimators", 200))
-        forest = models.build(self.config.arch, n_estimators=0, seed=int(self.settings["seed"]))
-        forest.set_params(warm_start=True)
-        flat = x_tr.reshape(len(x_tr), -1) / 255.0
-        step = max(1, total // 10)
-        grown = 0
-        while grown < total and not self._stop.is_set():
-            grown = min(total, grown + step)
-            forest.set_params(n_estimators=grown)
-            forest.fit(flat, y_tr)
-            with self._lock:
-                self._progress = grown / total * 0.95
-                self.message = f"{grown}/{total} trees"
-                self._images_per_s = len(x_tr) * grown / max(1e-9, time.time() - self._t0)
-        if grown == 0:
-            return None
-        proba = forest.predict_proba(x_val.reshape(len(x_val), -1) / 255.0)
-        metrics = {
-            "val_accuracy": float(accuracy_score(y_val, proba.argmax(1))),
-            "val_loss": float(log_loss(y_val, proba, labels=list(range(10)))),
-        }
-        meta = self._base_meta(split, len(x_tr))
-        meta.update(
-            metrics=metrics,
-            status="stopped" if self._stop.is_set() else "complete",
-            training_time_s=round(time.time() - self._t0, 2),
-            param_count=None,
-            n_estimators=grown,
-            node_count=int(sum(t.tree_.node_count for t in forest.estimators_)),
-        )
-        registry.save_sklearn_model(self.name, forest)
-        registry.save_train_hashes(self.name, data_mod.row_hashes(x_tr))
-        registry.write_meta(self.name, meta)
-        self.history = [{"epoch": 1, **metrics}]
-        registry.write_history(self.name, self.history)
-        return {"name": self.name, **metrics, "training_time_s": meta["training_time_s"]}
-
-    def _run_keras(self) -> dict | None:
-        import keras
-
-        s = self.settings
-        seed = int(s["seed"])
-        keras.utils.set_random_seed(seed)
-        x_tr, y_tr, x_val, y_val, split = self._arrays()
-        x_tr, x_val = x_tr.astype(np.float32), x_val.astype(np.float32)
-        model = models.build(
-            self.config.arch,
-            augment=bool(s.get("augment", False)),
-            augment_strength=float(s.get("augment_strength", 1.0)),
-        )
-        batch_size = int(s["batch_size"])
-        steps_per_epoch = int(np.ceil(len(x_tr) / batch_size))
-        total_steps = steps_per_epoch * self.epochs
-        optimizer = _make_optimizer(s["optimizer"], float(s["learning_rate"]), s["schedule"], total_steps)
-        loss = keras.losses.SparseCategoricalCrossentropy()
-        if s.get("label_smoothing"):
-            loss = keras.losses.CategoricalCrossentropy(label_smoothing=float(s["label_smoothing"]))
-            y_tr_fit, y_val_fit = keras.utils.to_categorical(y_tr, 10), keras.utils.to_categorical(y_val, 10)
-        else:
-            y_tr_fit, y_val_fit = y_tr, y_val
-        # No XLA: on this CPU it made training ~8x slower.
-        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=False)
-        meta = self._base_meta(split, len(x_tr))
-        meta["param_count"] = int(model.count_params())
-        job = self
-        best = {"acc": -1.0, "weights": None, "epoch": 0}
-
-        class Progress(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.epoch_t0 = time.time()
-
-            def on_train_batch_end(self, batch, logs=None):
-                logs = logs or {}
-                with job._lock:
-                    step = job.epoch * steps_per_epoch + batch + 1
-                    b = job._batches
-                    if len(b["step"]) < BATCH_EVENT_LIMIT:
-                        b["step"].append(step)
-                        b["loss"].append(float(logs.get("loss", np.nan)))
-                        b["accuracy"].append(float(logs.get("accuracy", np.nan)))
-                    job._progress = step / total_steps
-                    if job._first is None:
-                        job._first = (time.time(), job._progress)
-                    seen = (batch + 1) * batch_size
-                    job._images_per_s = seen / max(1e-9, time.time() - self.epoch_t0)
-                    job.message = f"epoch {job.epoch + 1}/{job.epochs}, batch {batch + 1}/{steps_per_epoch}"
-                if job._stop.is_set():
-                    self.model.stop_training = True
-
-            def on_epoch_end(self, epoch, logs=None):
-                logs = dict(logs or {})  # After a stop mid-epoch: that partial epoch, validated.
-                lr = _current_lr(self.model.optimizer)
-                row = {
-                    "epoch": epoch + 1,
-                    "loss": logs.get("loss"),
-                    "accuracy": logs.get("accuracy"),
-                    "val_loss": logs.get("val_loss"),
-                    "val_accuracy": logs.get("val_accuracy"),
-                    "learning_rate": lr,
-                    "time_s": round(time.time() - self.epoch_t0, 3),
-                    "elapsed_s": round(time.time() - job._t0, 3),
-                    "images_per_s": round(len(x_tr) / max(1e-9, time.time() - self.epoch_t0), 1),
-                }
-                history = [*job.history, row]
-                acc = float(row["val_accuracy"] or 0.0)
-                # A tie goes to the later epoch: further down the schedule, it has learned more.
-                if acc >= best["acc"]:
-                    best.update(acc=acc, weights=self.model.get_weights(), epoch=epoch + 1)
-                    registry.save_keras_model(job.name, self.model)
-                    job._write_meta(meta, best, status="training", history=history)
-                registry.write_history(job.name, history)
-                with job._lock:  # Published only once its checkpoint and files are on disk.
-                    job.history = history
-                    job.epoch = epoch + 1
-                    job._lr = lr
-
-        callbacks: list = [Progress()]
-        if s["schedule"] == "plateau":
-            callbacks.append(
-                keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", patience=3, factor=0.5, min_lr=1e-5)
-            )
-        with self._lock:
-            self.message = "training"
-        model.fit(
-            x_tr,
-            y_tr_fit,
-            batch_size=batch_size,
-            epochs=self.epochs,
-            validation_data=(x_val, y_val_fit),
-            verbose=0,
-            callbacks=callbacks,
-            shuffle=True,
-        )
-        if best["weights"] is None:
-            return None
-        model.set_weights(best["weights"])
-        registry.save_keras_model(self.name, model)
-        registry.save_train_hashes(self.name, data_mod.row_hashes(x_tr))
-        status = "stopped" if self._stop.is_set() else "complete"
-        self._write_meta(meta, best, status=status)
-        registry.write_history(self.name, self.history)
-        m = self._read_best_metrics(best)
-        return {
-            "name": self.name,
-            **m,
-            "best_epoch": best["epoch"],
-            "epochs_run": len(self.history),
-            "training_time_s": round(time.time() - self._t0, 2),
-            "status": status,
-        }
-
-    def _read_best_metrics(self, best: dict, history: list[dict] | None = None) -> dict:
-        row = (history if history is not None else self.history)[best["epoch"] - 1]
-        return {"val_accuracy": float(row["val_accuracy"]), "val_loss": float(row["val_loss"])}
-
-    def _write_meta(self, meta: dict, best: dict, *, status: str, history: list[dict] | None = None) -> None:
-        history = history if history is not None else self.history
-        meta = dict(meta)
-        meta.update(
-            status=status,
-            metrics=self._read_best_metrics(best, history),
-            best_epoch=best["epoch"],
-            epochs_done=len(history),
-            training_time_s=round(time.time() - self._t0, 2),
-        )
-        registry.write_meta(self.name, meta)
+def targets(labels: np.ndarray, settings: dict) -> np.ndarray:
+    """Labels as the loss wants them: digits, or one-hot rows when smoothing."""
+    if settings.get("label_smoothing"):
+        return np.eye(10, dtype=np.float32)[labels]
+    return labels
 
 
-# --------------------------------------------------------------------------- one job per process
+def schedule_callbacks(settings: dict) -> list:
+    """Callbacks the schedule itself needs (halving the rate when validation stalls)."""
+    import keras
 
-_jobs_lock = threading.Lock()
-_current: TrainingJob | None = None
-
-
-def current_job() -> TrainingJob | None:
-    """The job running now, or the last one that ran in this process."""
-    return _current
+    if settings["schedule"] != "plateau":
+        return []
+    return [keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", patience=3, factor=0.5, min_lr=1e-5)]
 
 
-def start_job(
-    config: TrainConfig,
-    train: data_mod.Dataset,
-    *,
-    owner: str,
-    extra: data_mod.Dataset | None = None,
-) -> TrainingJob:
-    """Start a background job unless one is running (then `JobBusy` names it and its owner)."""
-    global _current
-    with _jobs_lock:
-        if _current is not None and _current.running:
-            raise JobBusy(
-                f"a training job is already running: {_current.name} ({_current.config.arch}), "
-                f"started by {_current.owner}; wait for it or ask its owner to stop it"
-            )
-        job = TrainingJob(config, train, owner=owner, extra=extra)
-        _current = job
-    return job.start()
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    return max(1, int(np.ceil(n_train / batch_size)))
+
+
+def fit(model, data: Arrays, settings: dict, *, callbacks: list, initial_epoch: int = 0) -> dict:
+    """Fit `model` on the run's digits for its epochs; the per-epoch history (Keras' own)."""
+    history = model.fit(
+        data.x_train,
+        targets(data.y_train, settings),
+        batch_size=int(settings["batch_size"]),
+        epochs=initial_epoch + int(settings["epochs"]),
+        initial_epoch=initial_epoch,
+        validation_data=(data.x_val, targets(data.y_val, settings)),
+        callbacks=[*schedule_callbacks(settings), *callbacks],
+        shuffle=True,
+        verbose=0,
+    )
+    return history.history
+
+
+# --------------------------------------------------------------------------- scikit-learn
+
+
+def fit_forest(data: Arrays, settings: dict, *, on_trees=None, stop=None):
+    """Grow the run's forest a tenth at a time (so it can report and stop between steps); the
+    forest and its validation metrics, or (None, {}) if stopped before the first step."""
+    from sklearn.metrics import accuracy_score, log_loss
+
+    total = int(settings.get("n_estimators", 200))
+    forest = models.build(settings["arch"], n_estimators=0, seed=int(settings["seed"]))
+    forest.set_params(warm_start=True)
+    flat = data.x_train.reshape(len(data.x_train), -1) / 255.0
+    grown, step = 0, max(1, total // 10)
+    while grown < total and not (stop is not None and stop()):
+        grown = min(total, grown + step)
+        forest.set_params(n_estimators=grown).fit(flat, data.y_train)
+        if on_trees is not None:
+            on_trees(grown, total)
+    if grown == 0:
+        return None, {}
+    proba = forest.predict_proba(data.x_val.reshape(len(data.x_val), -1) / 255.0)
+    return forest, {
+        "val_accuracy": float(accuracy_score(data.y_val, proba.argmax(1))),
+        "val_loss": float(log_loss(data.y_val, proba, labels=list(range(10)))),
+    }
 
 
 def train_sklearn_digits(*, seed: int = 0, n_estimators: int = 200, test_size: float = 0.2) -> dict:

@@ -1,21 +1,20 @@
 """Train: choose a model and its settings, start a job, watch it learn live, stop it, find the result.
 
-Thin by design: widgets, then `core.training` (the job runs in a background thread that never
-touches Streamlit) and `core.charts.training`. TensorFlow is imported only when a job starts or a
-parameter count is asked for, so this page opens fast.
+Thin by design: widgets, then `core.jobs` (each run trains in its own process, never in this
+server) and `core.runs` (what its files say), drawn with `core.charts.training`. The live view
+polls the run's files once a second and redraws only when they changed.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core import data, models, training
+from core import data, jobs, models, runs, status, training
 from core.charts import training as charts
-from studio import datasets
+from studio import datasets, visitor
 from studio import training_ui as ui
 
 st.set_page_config(page_title="Train · Digit Recognizer Studio", page_icon="🏋️", layout="wide")
-ui.protect_keras_state()  # before any job exists: Streamlit's per-run Keras reset breaks training threads
 st.session_state.setdefault("train_arch", models.DEFAULT_ARCH)
 if "train_epochs" not in st.session_state:  # First visit (or back from a page without these widgets).
     ui.apply_defaults(st.session_state["train_arch"])
@@ -23,7 +22,7 @@ st.session_state.setdefault("train_val_fraction", 0.1)
 st.session_state.setdefault("train_seed", 0)
 st.session_state.setdefault("train_name", "")
 st.session_state.setdefault("train_user_digits", False)
-owner = ui.owner_label()
+owner = visitor.label()
 
 st.title("🏋️ Train a model")
 try:
@@ -37,6 +36,8 @@ except ValueError as exc:
     taught = None
     st.warning(f"Your taught digits cannot be used: {exc}")
 st.caption(f"Training data: {datasets.describe(train)} · you are **{owner}**")
+views = runs.list_runs()
+busy = any(v.status == status.RUNNING for v in views)
 
 # ---- settings
 arch_col, settings_col = st.columns([1, 2], gap="large")
@@ -49,15 +50,7 @@ with arch_col:
     )
     arch = models.get_architecture(arch_name)
     st.caption(arch.description)
-    if arch.kind == models.KERAS:
-        count = ui.known_parameter_count(arch.name)
-        if count is None and (ui.keras_loaded() or st.button("Count parameters", key="train_count_params",
-                                                                help="Builds the model: starts TensorFlow")):
-            count = ui.parameter_count(arch.name)
-        if count is not None:
-            st.metric("Parameters", f"{count:,}")
-    else:
-        st.metric("Parameters", "grows with the data", help="A forest's size is set by its trees' nodes")
+    count_slot = st.empty()
 
 with settings_col:
     c1, c2, c3, c4 = st.columns(4)
@@ -87,76 +80,125 @@ with settings_col:
     c3.checkbox(f"Add my taught digits ({n_taught})", key="train_user_digits", disabled=n_taught == 0,
                 help="Digits you drew and labelled on the Draw page, added to the training set only")
 
-if st.button("▶ Start training", type="primary", key="train_start"):
-    try:
-        config = ui.build_config(st.session_state)
-        extra = taught if st.session_state["train_user_digits"] and n_taught else None
-        job = training.start_job(config, train, owner=owner, extra=extra)
-    except training.JobBusy as exc:
-        st.error(f"Not started: {exc}.", icon="⏳")
-    except ValueError as exc:
-        st.error(f"Not started: {exc}")
-    else:
-        st.session_state[ui.JOB_KEY] = job.name
-
-# ---- the job, live
-st.subheader("Progress")
-_job = training.current_job()
-_polling = _job is not None and _job.running
+try:
+    config = ui.build_config(st.session_state)
+except ValueError as exc:
+    config, config_error = None, str(exc)
+else:
+    config_error = None
 
 
-@st.fragment(run_every=1.0 if _polling else None, key="train_live")
-def live(polling: bool) -> None:
-    """Poll the job once a second while it runs; redraw the whole page once when it ends."""
-    job = training.current_job()
-    if job is None:
-        st.info("No training job has run on this server yet: choose the settings above and start one.")
+settings = config.resolved() if config is not None and arch.kind == models.KERAS else None
+_measuring = settings is not None and ui.estimate(settings, train.n, busy=busy).measuring
+
+
+@st.fragment(run_every=1.5 if _measuring else None)
+def estimate_line(measuring: bool) -> None:
+    """How long the run will take here, from a short probe of these settings (measured once)."""
+    if settings is None:
+        count_slot.metric("Parameters", "grows with the data", help="A forest's size: its trees' nodes")
         return
-    snap = job.snapshot()
-    if polling and not job.running:
+    found = ui.estimate(settings, train.n, busy=busy)
+    if measuring and not found.measuring:
+        st.rerun()  # measured: the whole page, so the parameter count shows too
+    if found.probe is not None:
+        count_slot.metric("Parameters", f"{found.probe['param_count']:,}")
+        st.caption(f"⏱️ About **{ui.format_duration(found.seconds)}** on this machine: {settings['epochs']} "
+                   f"epochs at {found.probe['images_per_s']:,.0f} images/s, measured by a short probe of "
+                   "these settings here.")
+    elif found.measuring:
+        st.caption("⏱️ Measuring this machine's speed for these settings (a few seconds, once)…")
+    elif found.failed:
+        st.caption("⏱️ The speed of these settings could not be measured here: no time estimate.")
+    elif busy:
+        st.caption("⏱️ The time estimate waits until the running job ends (a probe now would be wrong).")
+
+
+estimate_line(_measuring)
+
+if st.button("▶ Start training", type="primary", key="train_start"):
+    if config_error is not None:
+        st.error(f"Not started: {config_error}")
+    else:
+        try:
+            extra_n = n_taught if st.session_state["train_user_digits"] else 0
+            name = jobs.start(config, jobs.DataRef.of(train, datasets.train_file()), owner=owner,
+                              token=visitor.token(), user_digits=extra_n)
+        except jobs.JobBusy as exc:
+            st.error(f"Not started: {exc}.", icon="⏳")
+        except ValueError as exc:
+            st.error(f"Not started: {exc}")
+        else:
+            ui.remember_started(name)
+            views = runs.list_runs()
+
+# ---- the run, live
+st.subheader("Progress")
+_polling = any(v.active for v in views)
+
+
+@st.fragment(run_every=1.0 if _polling else None)
+def live(polling: bool) -> None:
+    """Poll the runs' files once a second while one is active; redraw the whole page when it ends."""
+    current = runs.list_runs()
+    if polling and not any(v.active for v in current):
         st.rerun()  # The whole page: stops the polling and shows the final state everywhere.
-    mine = ui.owns(snap)
-    st.markdown(f"**{snap.name}** · {snap.arch} · started by **{'you' if mine else snap.owner}** · "
-                f"status **{snap.status}**")
-    st.progress(min(1.0, max(0.0, snap.progress)), text=ui.progress_text(snap))
+    view = ui.run_to_show(current)
+    if view is None:
+        st.info("No training job has run here yet: choose the settings above and start one.")
+        return
+    mine = jobs.owns(view.meta, visitor.token())
+    who = "you" if mine else view.meta.get("owner", "?")
+    st.markdown(f"**{view.name}** · {view.arch} · started by **{who}** · "
+                f"status **{status.LABELS.get(view.status, view.status)}**")
+    for problem in view.problems:
+        st.warning(f"{view.name}: {problem}. The other runs are not affected.")
+    st.progress(ui.progress_share(view), text=ui.progress_text(view))
+    p = view.progress
     m1, m2, m3, m4, m5 = st.columns(5)
-    best = ui.best_val_accuracy(snap.history)
-    m1.metric("Epoch", f"{snap.epoch} / {snap.epochs}")
+    best = view.best_val_accuracy
+    epochs = p.get("epochs") or view.meta.get("params", {}).get("epochs", "?")
+    m1.metric("Epoch", f"{len(view.history)} / {epochs}")
     m2.metric("Best validation accuracy", f"{best:.2%}" if best is not None else "—")
-    m3.metric("Images / s", f"{snap.images_per_s:,.0f}" if snap.images_per_s else "—")
-    m4.metric("Learning rate", f"{snap.learning_rate:.2e}" if snap.learning_rate else "—")
-    eta = ui.eta_seconds(snap)
-    m5.metric("Time left", ui.format_duration(eta) if eta is not None else "—",
-              help="Measured on the last epoch; known once the first one ends")
-    if job.running:
+    m3.metric("Images / s", f"{p['images_per_s']:,.0f}" if p.get("images_per_s") else "—")
+    m4.metric("Learning rate", f"{p['learning_rate']:.2e}" if p.get("learning_rate") else "—")
+    m5.metric("Time left", ui.format_duration(p.get("eta_s")) if view.active and p.get("eta_s") else "—",
+              help="From the speed measured since the first batch")
+    if view.active:
         if mine:
             if st.button("⏹ Stop (keeps the best epoch)", key="train_stop"):
-                job.stop()
+                jobs.stop(view.name, visitor.token())
                 st.toast("Stopping after this batch…")
         else:
-            st.caption(f"Only {snap.owner}, who started this job, can stop it.")
-
-    if snap.batches["step"] or snap.history:
-        st.plotly_chart(
-            charts.live_curves(snap.batches, snap.history, steps_per_epoch=ui.job_steps_per_epoch(job)),
-            key="train_live_curves",
-        )
-        if len(snap.history) >= 2 and any(h.get("learning_rate") is not None for h in snap.history):
+            st.caption(f"Only {view.meta.get('owner', 'its owner')}, who started this run, can stop it.")
+    batches = p.get("batches") or {}
+    if batches.get("step") or view.history:
+        st.plotly_chart(charts.live_curves(batches, view.history, steps_per_epoch=ui.steps_per_epoch(view)),
+                        key="train_live_curves")
+        if len(view.history) >= 2 and any(h.get("learning_rate") is not None for h in view.history):
             c1, c2 = st.columns(2)
-            c1.plotly_chart(charts.lr_curve(snap.history), key="train_lr_curve")
-            c2.plotly_chart(charts.throughput_curve(snap.history), key="train_speed_curve")
-    elif job.running:
-        st.caption("Waiting for the first batch (TensorFlow starts and builds the model: a few seconds)…")
-
-    if snap.status == "failed":
-        st.error(f"Training failed: {snap.error}. Models saved before are untouched.")
-    elif snap.result is not None:
-        if snap.status == "stopped":
-            st.warning("Stopped on request: the best epoch so far was kept.")
-        st.success(ui.result_line(snap))
-        ui.link_to_evaluate(snap.name)
-    elif snap.status == "stopped":
-        st.warning(snap.message)
+            c1.plotly_chart(charts.lr_curve(view.history), key="train_lr_curve")
+            c2.plotly_chart(charts.throughput_curve(view.history), key="train_speed_curve")
+    elif view.active:
+        st.caption("Waiting for the first batch (the job process starts TensorFlow and builds the model)…")
+    if view.status == status.FAILED:
+        st.error(f"Training failed: {view.meta.get('error', 'no reason recorded')}. Models saved before are "
+                 "untouched.")
+    elif view.status == status.INTERRUPTED:
+        st.warning("The job process died before the end. " + (
+            f"Its best epoch ({view.meta.get('best_epoch')}) is kept and usable." if view.has_model else
+            "No epoch had ended: nothing was saved."))
+    elif view.status in (status.DONE, status.STOPPED):
+        if view.status == status.STOPPED:
+            st.warning("Stopped on request: the best epoch so far was kept." if view.has_model
+                       else "Stopped before the first epoch ended: nothing was saved.")
+        if view.has_model:
+            st.success(ui.result_line(view))
+            ui.link_to_evaluate(view.name)
+    with st.expander(f"All runs ({len(current)})", expanded=any(v.problems for v in current)):
+        st.dataframe(ui.runs_table(current), hide_index=True, key="train_runs",
+                     column_config={"best validation accuracy": st.column_config.ProgressColumn(
+                         format="percent", min_value=0.0, max_value=1.0)})
 
 
 live(_polling)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from core import data, finetune, preprocess
+from core import data, jobs, preprocess, registry
 from core.charts import draw as charts
 from core.charts.common import digit_image
 from studio import draw as helpers
@@ -122,33 +122,33 @@ with right:
             count = helpers.taught_count()
             st.success(f"Saved as a {st.session_state['draw_true_label']}.")
         st.caption(f"Taught digits so far: **{count}** (saved in `data/user_digits.csv`, Kaggle format).")
-        can_tune = model.kind == "keras"
+        can_tune = model.kind == registry.KERAS
         if not can_tune:
-            st.info(f"{model.name} is a random forest: fine-tuning works for the Keras models only.")
+            what = "a random forest" if model.kind == registry.SKLEARN else "an ensemble"
+            st.info(f"{model.name} is {what}: fine-tuning works for single Keras models only.")
         if st.button(
             "🎓 Fine-tune on my digits",
             key="draw_finetune",
             disabled=not can_tune or count == 0,
-            help="A few epochs on your digits mixed with training digits; saved as a new model.",
+            help="A few epochs on your digits mixed with training digits, in a job of its own; saved as "
+                 "a new model.",
         ):
-            with st.spinner(f"Fine-tuning {model.name} on {count} taught digits… (a few seconds)"):
-                try:
-                    done = finetune.finetune(model, helpers.user_digits())
-                except ValueError as exc:
-                    st.error(f"Fine-tuning failed: {exc}")
-                    st.stop()
-            st.session_state["draw_finetuned"] = done.as_dict()
-            st.session_state["draw_switch_to"] = done.name
-            st.rerun()
+            try:
+                st.session_state["draw_finetune_run"] = helpers.start_finetune(model, count)
+            except (jobs.JobBusy, ValueError) as exc:
+                st.error(f"Fine-tuning not started: {exc}")
+        helpers.finetune_progress()
+        if error := st.session_state.pop("draw_finetune_error", None):
+            st.error(f"Fine-tuning failed: {error}. The model you had is unchanged.")
         done = st.session_state.get("draw_finetuned")
         if done and done["name"] == model.name:
             val = ""
-            before, after = done["val_accuracy_before"], done["val_accuracy_after"]
+            before, after = done.get("val_accuracy_before"), done.get("val_accuracy_after")
             if before is not None and after is not None:
                 val = f"; validation accuracy {before:.2%} → {after:.2%}"
             st.success(
                 f"Now using **{done['name']}** (fine-tuned from {done['base']} in {done['seconds']:.0f} s): "
-                f"your {done['n_user']} digits read right {done['user_accuracy_before']:.0%} → "
+                f"your {done['user_digits']} digits read right {done['user_accuracy_before']:.0%} → "
                 f"{done['user_accuracy_after']:.0%}{val}."
             )
 

@@ -83,8 +83,8 @@ if result is None:
         st.stop()
     bar = slot.progress(0.0, text="Loading the models…")
 
-    def _progress(fraction: float) -> None:
-        bar.progress(min(1.0, fraction), text=f"Predicting {test.n:,} digits… {fraction:.0%}")
+    def _progress(done: int, total: int) -> None:
+        bar.progress(min(1.0, done / total), text=f"Predicting {test.n:,} digits… {done / total:.0%}")
 
     try:
         result = cache.predict(names, test, tta=tta, leakage=findings, allow_leakage=bool(findings),

@@ -7,10 +7,11 @@ session that made it, so one visitor's upload never changes what another sees.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import streamlit as st
 
-from core import data
+from core import data, jobs
 
 _TRAIN_KEY = "upload_train"
 _TEST_KEY = "upload_test"
@@ -47,6 +48,16 @@ def train_set() -> data.Dataset:
         return _parse_upload(*upload)
     found = files()
     return _from_path(found.train, True, found.source)
+
+
+def train_file() -> Path:
+    """The file behind this session's training set, where a job process can read it (an upload
+    is kept in the cache folder for that)."""
+    upload = st.session_state.get(_TRAIN_KEY)
+    if upload is not None:
+        digest, payload, name, _ = upload
+        return jobs.stage_upload(payload, name)
+    return files().train
 
 
 def test_set() -> data.Dataset | None:

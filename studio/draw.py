@@ -7,8 +7,9 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from core import data, inference, paths
-from studio import models
+from core import data, inference, jobs, paths, prediction, runs, status
+from core import models as models_mod
+from studio import datasets, models, visitor
 
 
 def digest(source: np.ndarray | bytes) -> str:
@@ -23,7 +24,7 @@ def digest(source: np.ndarray | bytes) -> str:
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def _read(key: str, model_name: str, version: float, _source, name: str | None):
+def _read(key: str, model_name: str, version: int, _source, name: str | None):
     return inference.read_digit(models.load(model_name), _source, name=name)
 
 
@@ -32,7 +33,7 @@ def read(model_name: str, source: np.ndarray | bytes, *, name: str | None = None
 
     Raises what `inference.read_digit` raises (a blank picture, a file that is not an image).
     """
-    return _read(digest(source), model_name, models._version(model_name), source, name)
+    return _read(digest(source), model_name, prediction.model_version(model_name), source, name)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -53,3 +54,40 @@ def taught_count() -> int:
 def user_digits() -> data.Dataset | None:
     """The taught digits (read fresh: the file changes whenever someone saves one)."""
     return data.load_user_digits()
+
+
+FINETUNE_KEY = "draw_finetune_run"
+
+
+def start_finetune(model: prediction.Predictor, n_taught: int) -> str:
+    """Start a fine-tune job of `model` on the `n_taught` digits taught so far; the run's name."""
+    from core import finetune
+    from core.training import TrainConfig
+
+    train = datasets.train_set()
+    config = TrainConfig(arch=model.meta.get("arch", models_mod.DEFAULT_ARCH),
+                         name=finetune.taught_name(model.name))
+    return jobs.start(config, jobs.DataRef.of(train, datasets.train_file()), owner=visitor.label(),
+                      token=visitor.token(), user_digits=n_taught,
+                      job={"kind": jobs.FINETUNE, "base": model.name})
+
+
+@st.fragment(run_every=1.0)
+def finetune_progress() -> None:
+    """The fine-tune job this visitor started: its progress, then the new model, chosen for them."""
+    name = st.session_state.get(FINETUNE_KEY)
+    if not name:
+        return
+    view = runs.read_run(name)
+    if view.active:
+        st.progress(0.5 if view.status == status.RUNNING else 0.05,
+                    text=f"Fine-tuning in its own process: {view.progress.get('message', 'starting')}…")
+        return
+    st.session_state.pop(FINETUNE_KEY)
+    if view.status == status.DONE and view.has_model:
+        st.session_state["draw_finetuned"] = view.meta.get("taught") | {"name": name, "base": view.meta.get(
+            "finetuned_from"), "seconds": view.meta.get("training_time_s")}
+        st.session_state["draw_switch_to"] = name
+    else:
+        st.session_state["draw_finetune_error"] = view.meta.get("error") or f"the job ended {view.status}"
+    st.rerun()

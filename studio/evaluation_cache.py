@@ -8,8 +8,7 @@ so Streamlit never hashes megabytes of pixels.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 import threading
 import time
 from collections import OrderedDict
@@ -19,18 +18,13 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core import data, evaluation, paths, registry
+from core import data, evaluation, paths, prediction, registry
 from studio import models
 
 MAX_PREDICTIONS = 24  # sets of predictions kept in memory (42,000 digits: 1.7 MB each)
 
 
-def model_version(name: str) -> int:
-    """Changes whenever the model's files are rewritten (a retrain under the same name)."""
-    folder = registry.model_dir(name)
-    files = [folder / f for f in (registry.KERAS_FILE, registry.SKLEARN_FILE, registry.META_FILE,
-                                  registry.HASHES_FILE)]
-    return max((f.stat().st_mtime_ns for f in files if f.is_file()), default=0)
+model_version = prediction.model_version  # the one cache key of a model's predictions
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -65,12 +59,10 @@ def _read_saved(path: Path, n: int) -> np.ndarray | None:
 
 def _save(path: Path, proba: np.ndarray) -> None:
     """Keep predictions on disk too, so a restarted server does not predict again; best effort."""
+    buf = io.BytesIO()
+    np.save(buf, proba, allow_pickle=False)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, proba, allow_pickle=False)
-        os.replace(tmp, path)
+        paths.write_atomic(path, buf.getvalue())
         name, _, fingerprint = path.stem.split("@")
         for old in path.parent.glob(f"{name}@*@{fingerprint}.npy"):  # older versions of this model
             if old != path:
@@ -141,7 +133,7 @@ def predictions(
         proba = _read_saved(path, rows.n)
         if proba is None:
             model = models.load(name)
-            proba = evaluation.predict_in_chunks(model, ds.images[rows.indices], progress=progress)
+            proba = prediction.predict_proba(model, ds.images[rows.indices], progress=progress)
             _save(path, proba)
         store.put(key, proba)
         return proba

@@ -1,27 +1,25 @@
-"""Saved models for pages: loaded once per process and file version, shared by all visitors."""
+"""Saved models for pages: loaded once per process and model version, shared by all visitors.
+
+`core.prediction` serves them without TensorFlow; the first use of a model saved before the
+serving copy existed makes that copy in a child process (a few seconds, once).
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core import registry
+from core import prediction, registry
 
 
-def _version(name: str) -> float:
-    folder = registry.model_dir(name)
-    files = [folder / registry.KERAS_FILE, folder / registry.SKLEARN_FILE, folder / registry.META_FILE]
-    return max((f.stat().st_mtime_ns for f in files if f.is_file()), default=0)
+@st.cache_resource(show_spinner="Loading the model (on first use: preparing it for serving)…", max_entries=6)
+def _load(name: str, version: int) -> prediction.Predictor:
+    return prediction.load(name)
 
 
-@st.cache_resource(show_spinner="Loading the model…", max_entries=6)
-def _load(name: str, version: float) -> registry.LoadedModel:
-    return registry.load_model(name)
-
-
-def load(name: str | None = None) -> registry.LoadedModel:
-    """The model `name` (the best saved one when None), reloaded only when its files change."""
+def load(name: str | None = None) -> prediction.Predictor:
+    """The model `name` (the best saved one when None), reloaded only when its weights change."""
     name = registry.resolve_name(name)
-    return _load(name, _version(name))
+    return _load(name, prediction.model_version(name))
 
 
 def choices() -> list[str]:

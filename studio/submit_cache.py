@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from core import data, paths, submission
+from core import data, paths, prediction, submission
 from studio import models as model_cache
 
 MAX_RESULTS = 8  # ~1 MB of probabilities each for Kaggle's 28,000 test digits
@@ -29,7 +29,7 @@ def prediction_key(names: list[str], test: data.Dataset, tta: bool) -> tuple:
     """Changes whenever a model is re-saved, the test set changes, or TTA is switched."""
     return (
         tuple(names),
-        tuple(submission.model_version(n) for n in names),
+        tuple(prediction.model_version(n) for n in names),
         test.fingerprint,
         test.n,
         bool(tta),
@@ -58,7 +58,7 @@ def predict(
     tta: bool,
     leakage: list[dict],
     allow_leakage: bool,
-    progress: Callable[[float], None],
+    progress: Callable[[int, int], None],
 ) -> Result:
     """Predict `test` with the models, write the submission with its sidecar and leaderboard line,
     and keep the result for every later rerun with the same key."""
@@ -90,7 +90,7 @@ def _leakage(names: tuple, versions: tuple, fingerprint: str, n: int, _images: n
 
 def leakage(names: list[str], test: data.Dataset) -> list[dict]:
     """Leakage findings for these models on this test set (see `core.submission.check_leakage`)."""
-    versions = tuple(submission.model_version(n) for n in names)
+    versions = tuple(prediction.model_version(n) for n in names)
     return _leakage(tuple(names), versions, test.fingerprint, test.n, test.images)
 
 

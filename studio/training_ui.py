@@ -1,28 +1,29 @@
-"""Page-side helpers of the Train page: widget defaults, the run's settings, who owns the job.
+"""Page-side helpers of the Train page: widget defaults, the run's settings, who owns which run,
+the time estimate, and the run to show.
 
-`core.training` runs the job and knows no Streamlit; this module turns widget values into a
-`TrainConfig`, caches what is slow to compute, and formats a `Snapshot` for people. Nothing here
-imports TensorFlow: parameter counts build a Keras model, so they are computed only on request.
+A run trains in its own process (`core.jobs`) and reports through its files (`core.runs`); this
+module turns widget values into a `TrainConfig`, remembers which run this visitor started, and
+formats what the files say for people. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import math
-import secrets
-import sys
+import subprocess
+import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
-from core import models, registry
-from core.training import Snapshot, TrainConfig
-from studio.keras_guard import protect_keras_state  # noqa: F401 - re-exported for pages
+from core import models, registry, runs, speed, status
+from core.training import TrainConfig
+from studio import visitor
 
 EVALUATE_PAGE = "pages/3_📊_Evaluate.py"
 BATCH_SIZES = [16, 32, 64, 86, 128, 256, 512]
-OWNER_KEY = "train_owner"  # this visitor's label, shown to others ("visitor 3fa2c1")
-JOB_KEY = "train_job_name"  # name of the job this session started: the session owns it
+JOB_KEY = "train_job_name"  # name of the run this session started
 
 # Widget key -> TrainConfig field, for the settings that follow the architecture's defaults.
 DEFAULT_KEYS = {
@@ -41,22 +42,16 @@ FALLBACKS = {  # for a setting an architecture has no default for (the forest ha
 }
 
 
-# --------------------------------------------------------------------------- Keras and Streamlit
+# --------------------------------------------------------------------------- who is who
 
 
-# --------------------------------------------------------------------------- session
+def remember_started(name: str) -> None:
+    """This session started run `name`: show it first, and keep ownership across a reload."""
+    st.session_state[JOB_KEY] = name
+    visitor.keep_in_address()
 
 
-def owner_label() -> str:
-    """A short, stable label for this visitor (what other visitors see as the job's owner)."""
-    if OWNER_KEY not in st.session_state:
-        st.session_state[OWNER_KEY] = f"visitor {secrets.token_hex(3)}"
-    return st.session_state[OWNER_KEY]
-
-
-def owns(snap: Snapshot) -> bool:
-    """True when this session started the job shown (only the owner may stop it)."""
-    return st.session_state.get(JOB_KEY) == snap.name
+# --------------------------------------------------------------------------- settings
 
 
 def arch_defaults(arch: str) -> dict[str, Any]:
@@ -93,29 +88,118 @@ def build_config(values: Mapping[str, Any]) -> TrainConfig:
         schedule=str(values["train_schedule"]),
         augment=bool(values["train_augment"]),
         augment_strength=float(values["train_augment_strength"]),
-    )
+    ).validate()
+
+
+# --------------------------------------------------------------------------- the estimate
+
+
+@st.cache_resource
+def _probes() -> tuple[threading.Lock, dict[str, subprocess.Popen]]:
+    """Probe processes this server started, by settings (one at a time per settings)."""
+    return threading.Lock(), {}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """How long a run will take, or why that is not known yet."""
+
+    seconds: float | None = None
+    probe: dict | None = None
+    measuring: bool = False
+    failed: bool = False
+
+
+def estimate(settings: dict, n_rows: int, *, busy: bool) -> Estimate:
+    """The run's expected duration from the probe measured for its settings. Without one, a probe
+    starts in the background, unless a job is running (`busy`), which would both slow it and be
+    slowed by it."""
+    measured = speed.cached_probe(settings)
+    if measured is not None:
+        n_val = math.ceil(float(settings["val_fraction"]) * n_rows)
+        return Estimate(speed.estimate_seconds(settings, n_rows - n_val, n_val, measured), measured)
+    lock, running = _probes()
+    key = speed.probe_key(settings)
+    with lock:
+        proc = running.get(key)
+        if proc is not None and proc.poll() is None:
+            return Estimate(measuring=True)
+        if proc is not None and proc.returncode != 0:
+            return Estimate(failed=True)
+        if busy:
+            return Estimate()
+        running[key] = speed.start_probe(settings)
+    return Estimate(measuring=True)
+
+
+# --------------------------------------------------------------------------- the run to show
+
+
+def run_to_show(views: list[runs.RunView]) -> runs.RunView | None:
+    """This visitor's own latest run if there is one, else the run training now, else the newest."""
+    mine = st.session_state.get(JOB_KEY)
+    by_name = {v.name: v for v in views}
+    if mine in by_name:
+        return by_name[mine]
+    active = [v for v in views if v.active]
+    return active[0] if active else (views[0] if views else None)
+
+
+def steps_per_epoch(view: runs.RunView) -> int | None:
+    """Batches per epoch of a Keras run, from its live view (None before the first report)."""
+    steps, epochs = view.progress.get("steps"), view.progress.get("epochs")
+    return int(steps // epochs) if steps and epochs else None
+
+
+def progress_share(view: runs.RunView) -> float:
+    if view.status == status.DONE:
+        return 1.0
+    return min(1.0, max(0.0, float(view.progress.get("progress") or 0.0)))
+
+
+def format_duration(seconds: float | None) -> str:
+    """`75` -> "1 min 15 s"; `3725` -> "1 h 02 min"; None -> "—"."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def progress_text(view: runs.RunView) -> str:
+    """The line over the progress bar: what is happening, how far, for how long."""
+    message = view.progress.get("message") or status.LABELS.get(view.status, view.status)
+    elapsed = view.meta.get("training_time_s")
+    return f"{message} · {progress_share(view):.0%} · elapsed {format_duration(elapsed)}"
+
+
+def result_line(view: runs.RunView) -> str:
+    """What the page says of a run that saved a model."""
+    acc = (view.meta.get("metrics") or {}).get("val_accuracy")
+    acc_text = f"{acc:.2%}" if acc is not None else "—"
+    best, done = view.meta.get("best_epoch"), view.meta.get("epochs_done")
+    epochs = f" (best epoch {best} of {done})" if best and done else ""
+    return f"Saved model **{view.name}** — validation accuracy **{acc_text}**{epochs}."
+
+
+def runs_table(views: list[runs.RunView]) -> list[dict]:
+    """One row per run for the page's table, damaged runs included with what is wrong."""
+    return [{
+        "run": v.name,
+        "architecture": v.arch,
+        "status": status.LABELS.get(v.status, v.status),
+        "best validation accuracy": v.best_val_accuracy,
+        "epochs": len(v.history) or v.meta.get("epochs_done"),
+        "owner": v.meta.get("owner"),
+        "created": str(v.meta.get("created_at", ""))[:16],
+        "problems": "; ".join(v.problems),
+    } for v in views]
 
 
 # --------------------------------------------------------------------------- slow things, cached
-
-
-def keras_loaded() -> bool:
-    """Whether TensorFlow is already in this process (then a parameter count costs ~0.3 s)."""
-    return "keras" in sys.modules
-
-
-@st.cache_data(show_spinner="Building the model to count its parameters…")
-def parameter_count(arch: str) -> int | None:
-    """Parameters of `arch` (None for the forest); builds a Keras model, hence cached."""
-    return models.parameter_count(arch)
-
-
-def known_parameter_count(arch: str) -> int | None:
-    """The parameter count a saved model of `arch` recorded (no TensorFlow needed), if any."""
-    for info in registry.list_models():
-        if info.meta.get("arch") == arch and info.meta.get("param_count"):
-            return int(info.meta["param_count"])
-    return None
 
 
 @st.cache_data(show_spinner="Training a RandomForest on scikit-learn's 8x8 digits…")
@@ -136,75 +220,6 @@ def mnist_results(limit: int = 6) -> list[dict]:
         best[arch] = {"label": f"{info.name} ({arch})", "accuracy": float(info.val_accuracy),
                       "dataset": f"MNIST 28x28 ({info.data_source})"}
     return list(best.values())[:limit]
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def steps_per_epoch(n_rows: int, *, val_fraction: float, batch_size: int, n_extra: int = 0) -> int:
-    """Batches in one epoch of a job on `n_rows` labelled digits (plus `n_extra` taught ones).
-
-    Mirrors `core.data.split_indices`: the validation set takes ceil(val_fraction * n) rows.
-    """
-    n_train = n_rows - math.ceil(val_fraction * n_rows) + n_extra
-    return max(1, math.ceil(n_train / max(1, batch_size)))
-
-
-def job_steps_per_epoch(job) -> int | None:
-    """Steps per epoch of a running Keras `TrainingJob` (None for the forest)."""
-    if job.arch.kind != models.KERAS:
-        return None
-    s = job.settings
-    return steps_per_epoch(job.train_set.n, val_fraction=float(s["val_fraction"]),
-                           batch_size=int(s["batch_size"]), n_extra=job.extra.n if job.extra else 0)
-
-
-def format_duration(seconds: float | None) -> str:
-    """`75` -> "1 min 15 s"; `3725` -> "1 h 02 min"; None -> "—"."""
-    if seconds is None or not math.isfinite(seconds):
-        return "—"
-    s = max(0, round(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
-
-
-def progress_text(snap: Snapshot) -> str:
-    """The line over the progress bar: what is happening, how far, for how long."""
-    return f"{snap.message} · {snap.progress:.0%} · elapsed {format_duration(snap.elapsed_s)}"
-
-
-def eta_seconds(snap: Snapshot) -> float | None:
-    """Seconds left, from the recent epochs' duration once there is one (None: not known yet).
-
-    The job's own estimate spreads the start-up (TensorFlow import, graph building: seconds to a
-    minute) over the whole run and overshoots early on; a finished epoch is a better clock.
-    """
-    if snap.status not in ("pending", "running"):
-        return None
-    times = [float(h["time_s"]) for h in snap.history if h.get("time_s")]
-    if times:
-        recent = times[1:][-3:] or times  # the first epoch includes the start-up; 3 smooth the noise
-        return max(0.0, (snap.epochs - snap.progress * snap.epochs) * sum(recent) / len(recent))
-    if snap.epochs <= 1 or snap.progress >= 0.1:
-        return snap.eta_s
-    return None
-
-
-def best_val_accuracy(history: list[dict]) -> float | None:
-    values = [h["val_accuracy"] for h in history if h.get("val_accuracy") is not None]
-    return max(values) if values else None
-
-
-def result_line(snap: Snapshot) -> str:
-    """What the owner reads when the job ended with a saved model."""
-    r = snap.result or {}
-    acc = r.get("val_accuracy")
-    acc_text = f"{acc:.2%}" if acc is not None else "—"
-    epochs = f" (best epoch {r['best_epoch']} of {r['epochs_run']})" if "best_epoch" in r else ""
-    return f"Saved model **{r.get('name', snap.name)}** — validation accuracy **{acc_text}**{epochs}."
 
 
 def link_to_evaluate(model_name: str) -> None:

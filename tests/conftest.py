@@ -18,6 +18,7 @@ if str(ROOT) not in sys.path:  # `pytest` run from anywhere still imports `core`
     sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+import training_support  # noqa: E402
 
 from core import data, registry  # noqa: E402
 
@@ -133,8 +134,7 @@ def tiny_models(tmp_path_factory, sample_train) -> Path:
         mp.setenv("DRS_MODELS_DIR", str(folder))
         mp.setenv("DRS_DATA_DIR", str(tmp_path_factory.mktemp("tiny-data")))
         mp.setenv("DRS_CACHE_DIR", str(tmp_path_factory.mktemp("tiny-cache")))
-        config = training.TrainConfig(arch="mlp", epochs=2, seed=0, name="mlp-a")
-        result = training.TrainingJob(config, sample_train).run()
+        result = training_support.train_here(training.TrainConfig(arch="mlp", epochs=2, seed=0, name="mlp-a"))
         assert result is not None and result["name"] == "mlp-a"
         _save_forest("forest", sample_train.images[:2000], sample_train.labels[:2000])
     return folder
@@ -151,16 +151,15 @@ def tiny_models_env(tmp_dirs, tiny_models) -> TmpDirs:
 
 
 @pytest.fixture
-def no_job(monkeypatch):
-    """A process with no current training job; any job a test leaves running is stopped after it."""
-    from core import training
-
-    monkeypatch.setattr(training, "_current", None)
+def no_stray_jobs():
+    """Job processes a test starts are killed after it (a test must never leave training behind)."""
     yield
-    job = training.current_job()
-    if job is not None:
-        job.stop()
-        job.join(60)
+    from core import processes, runs, status
+
+    for view in runs.active_runs():
+        for record in (view.meta.get(status.WRITER_KEY), view.meta.get("launched")):
+            if isinstance(record, dict):
+                processes.kill(record)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import training_support
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +26,7 @@ MODEL = "draw-mlp"
 
 def small_model(cache: Path, models_dir: Path, *, arch: str = "mlp", name: str = MODEL, **settings) -> str:
     """Train `arch` briefly on the committed sample once (kept in `cache`), copy it into `models_dir`."""
-    from core import data, training
+    from core import registry, training
 
     trained = cache / name
     if not (trained / "meta.json").is_file():
@@ -33,12 +34,9 @@ def small_model(cache: Path, models_dir: Path, *, arch: str = "mlp", name: str =
         old = os.environ.get("DRS_MODELS_DIR")
         os.environ["DRS_MODELS_DIR"] = str(cache)
         try:
-            sample = data.paths.sample_dir() / "train.csv.gz"
-            train = data.parse_csv(sample, expect_labels=True, source_kind="sample")
             config = training.TrainConfig(arch=arch, name=name, **({"epochs": 8} | settings))
-            job = training.TrainingJob(config, train, owner="tests")
-            result = job.run()
-            assert result is not None, job.error
+            result = training_support.train_here(config, owner="tests")
+            assert result is not None, registry.read_meta(name).get("error")
         finally:
             if old is None:
                 os.environ.pop("DRS_MODELS_DIR", None)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import cli, data, training
+from core import cli, data, jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "corpus"
@@ -96,10 +96,10 @@ def _assert_one_line_error(code: int, err: str, *, mentions: str) -> str:
 def no_training(monkeypatch):
     """Fail the test if a refused command ever got as far as starting a training job."""
 
-    def refuse(self):
-        raise AssertionError("a training job started despite the bad input")
+    def refuse(*args, **kwargs):
+        raise AssertionError("a training run was recorded despite the bad input")
 
-    monkeypatch.setattr(training.TrainingJob, "start", refuse)
+    monkeypatch.setattr(jobs, "enqueue", refuse)
 
 
 # --------------------------------------------------------------------------- bad files

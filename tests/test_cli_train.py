@@ -45,7 +45,7 @@ def test_train_prints_a_final_json_line_and_saves_the_model(small_csv, tmp_dirs)
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1, proc.stdout  # stdout is the result only; progress goes to stderr
     result = json.loads(lines[-1])
-    assert result["name"] == "cli-mlp" and result["status"] == "complete" and result["epochs_run"] == 2
+    assert result["name"] == "cli-mlp" and result["status"] == "done" and result["epochs_run"] == 2
     assert 0.5 < result["val_accuracy"] <= 1.0 and result["val_loss"] > 0
     assert "training cli-mlp (mlp) on small_train.csv: 400 digits" in proc.stderr
     folder = tmp_dirs.models / "cli-mlp"
@@ -57,7 +57,7 @@ def test_train_prints_a_final_json_line_and_saves_the_model(small_csv, tmp_dirs)
     listed = _run(["models"], tmp_dirs, timeout=60)
     assert listed.returncode == 0
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert [(r["name"], r["arch"], r["status"]) for r in rows] == [("cli-mlp", "mlp", "complete")]
+    assert [(r["name"], r["arch"], r["status"]) for r in rows] == [("cli-mlp", "mlp", "done")]
 
 
 def test_without_a_terminal_progress_is_one_plain_line_per_epoch_and_no_tensorflow_noise(

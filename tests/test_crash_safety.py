@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import data, registry
+from core import data, prediction, registry, runs, serving, status
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "crashme"
@@ -88,15 +88,15 @@ def test_killed_run_is_listed_with_its_checkpoint(models_env):
     infos = {i.name: i for i in registry.list_models()}
     assert list(infos) == [NAME]
     info = infos[NAME]
-    # meta.json still says "training" (nothing was left to change it), but its process is dead.
-    assert info.meta["status"] == "training"
-    assert info.meta[registry.WRITER_KEY]["pid"] == killed_run_pid(models_env)
+    # meta.json still says "running" (nothing was left to change it), but its process is dead.
+    assert info.meta["status"] == "running"
+    assert info.meta[status.WRITER_KEY]["pid"] == killed_run_pid(models_env)
     assert info.status == "interrupted"
-    assert registry.load_model(NAME).predict_proba(np.zeros((2, 28, 28), np.uint8)).shape == (2, 10)
+    assert prediction.load(NAME).predict_proba(np.zeros((2, 28, 28), np.uint8)).shape == (2, 10)
     history = registry.read_history(NAME)
     meta = info.meta
     assert len(history) >= 2 and meta["epochs_done"] >= 1
-    # meta.json is written before history.csv at each epoch end, so history may be one row ahead.
+    # history.csv is written before meta.json at each epoch end, so history may be one row ahead.
     assert meta["epochs_done"] in (len(history), len(history) - 1)
     best = meta["best_epoch"]
     assert 1 <= best <= meta["epochs_done"]
@@ -109,8 +109,8 @@ def test_killed_run_is_listed_with_its_checkpoint(models_env):
 
 def test_killed_run_checkpoint_is_the_model_its_meta_describes(models_env, sample_train):
     """The loaded weights score on the recorded validation split what meta.json says they scored."""
-    model = registry.load_model(NAME)
-    assert registry.load_model(None).name == NAME  # the best (only) model is the default
+    model = prediction.load(NAME)
+    assert prediction.load(None).name == NAME  # the best (only) model is the default
     meta = model.meta
     split = meta["data"]["split"]
     assert meta["data"]["fingerprint"] == sample_train.fingerprint  # trained on the sample
@@ -130,7 +130,8 @@ def test_killed_run_leaves_no_visible_half_files(models_env):
     folder = models_env / NAME
     visible = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
     assert set(visible) <= {registry.KERAS_FILE, registry.META_FILE, registry.HISTORY_FILE,
-                            registry.HASHES_FILE}
+                            registry.HASHES_FILE, runs.PROGRESS_FILE,
+                            serving.TFLITE_FILE, serving.EXPORT_FILE}  # the copy made on first use
     assert {registry.KERAS_FILE, registry.META_FILE, registry.HISTORY_FILE} <= set(visible)
     json.loads((folder / registry.META_FILE).read_text())  # complete JSON, not a torn write
     for hidden in folder.iterdir():
@@ -166,10 +167,10 @@ def test_temporary_and_torn_files_are_never_models(models_env, tmp_dirs):
     assert registry.best_model_name() == NAME
     for name in ("first-save", "tmp-only"):
         with pytest.raises(ValueError):
-            registry.load_model(name)
+            prediction.load(name)
     with pytest.raises(ValueError):
-        registry.load_model("torn")
-    assert registry.load_model(None).name == NAME
+        prediction.load("torn")
+    assert prediction.load(None).name == NAME
 
 
 def test_pages_offer_the_killed_run_as_an_interrupted_but_usable_model(models_env, tmp_dirs):

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from core import data, evaluation, registry
+from core import data, evaluation, prediction, registry
 
 # Six digits, three classes used; probabilities on digits 0..2 (7..9 get nothing).
 #   row  true  probabilities (0, 1, 2)  predicted  confidence  right?
@@ -305,7 +305,7 @@ def sample_subset(sample_train) -> data.Dataset:
 
 def test_evaluate_model_on_its_own_data_warns_and_uses_the_validation_split(tmp_dirs, sample_subset):
     _save_forest(sample_subset, "rf")
-    model = registry.load_model("rf")
+    model = prediction.load("rf")
     out = evaluation.evaluate_model(model, sample_subset)
     images, labels = evaluation.validation_set(model.meta, sample_subset)
     want = evaluation.evaluate(labels, model.predict_proba(images))
@@ -333,7 +333,7 @@ def test_cli_evaluate_prints_json(tmp_dirs, sample_subset, sample_train, capsys)
                                   sample_train.labels[600:900])
     assert cli.main(["evaluate", "--data", str(fresh), "--model", "rf"]) == 0
     out = json.loads(capsys.readouterr().out)
-    model = registry.load_model("rf")
+    model = prediction.load("rf")
     want = evaluation.accuracy(sample_train.labels[600:900],
                                model.predict_proba(sample_train.images[600:900]).argmax(1))
     assert out["n"] == 300 and out["evaluated_on"] == "unseen" and out["warning"] is None
@@ -357,20 +357,3 @@ def test_cli_evaluate_bad_input_is_one_line(tmp_dirs, capsys):
     assert cli.main(["evaluate", "--data", str(tmp_dirs.data / "missing.csv"), "--model", "rf"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
-
-
-def test_predict_in_chunks_reports_progress_and_keeps_order():
-    class Stub:
-        calls: list[int] = []
-
-        def predict_proba(self, images, *, batch_size=1024):
-            self.calls.append(len(images))
-            return np.eye(10, dtype=np.float32)[images[:, 0, 0] % 10]
-
-    images = np.zeros((25, 28, 28), dtype=np.uint8)
-    images[:, 0, 0] = np.arange(25)
-    seen = []
-    proba = evaluation.predict_in_chunks(Stub(), images, chunk=10, progress=lambda d, t: seen.append((d, t)))
-    assert Stub.calls == [10, 10, 5] and seen == [(10, 25), (20, 25), (25, 25)]
-    assert proba.dtype == np.float32 and proba.argmax(1).tolist() == [i % 10 for i in range(25)]
-    assert evaluation.predict_in_chunks(Stub(), images[:0]).shape == (0, 10)

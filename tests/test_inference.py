@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import inference, preprocess, registry
+from core import inference, prediction, preprocess, registry
 
 ROOT = draw_support.ROOT
 
@@ -20,7 +20,7 @@ ROOT = draw_support.ROOT
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     with draw_support.private_env(tmp_path_factory, "inference") as dirs:
-        dirs.model = registry.load_model(dirs.name)
+        dirs.model = prediction.load(dirs.name)
         yield dirs
 
 
@@ -38,9 +38,10 @@ def test_prediction_fields(env, sample_test, sample_answers):
 
 
 def test_reading_matches_the_keras_model_itself(env, sample_test):
-    """The fast (folded, traced) path gives what Keras' own eager call gives."""
+    """The served copy (LiteRT, no TensorFlow) gives what Keras' own eager call gives."""
+    keras_model = registry.load_keras(env.name)
     for image in sample_test.images[:8]:
-        expected = np.asarray(env.model.model(image[None].astype(np.float32), training=False))[0]
+        expected = np.asarray(keras_model(image[None].astype(np.float32), training=False))[0]
         np.testing.assert_allclose(inference.predict_digit(env.model, image).probs, expected, atol=1e-5)
 
 

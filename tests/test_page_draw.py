@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+import time
 
 import draw_support
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import inference, registry
+from core import inference, prediction, registry
 
 PAGE = str(draw_support.ROOT / "pages" / "4_✏️_Draw.py")
 UPLOAD = "🖼️ Upload a picture"
@@ -18,7 +19,7 @@ UPLOAD = "🖼️ Upload a picture"
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     with draw_support.private_env(tmp_path_factory, "drawpage") as dirs:
-        model = registry.load_model(dirs.name)
+        model = prediction.load(dirs.name)
         # A redrawn held-out digit the model reads right (the page must show that digit).
         canvases, labels = draw_support.redrawn(20, seed=11)
         for rgba, label in zip(canvases, labels, strict=True):
@@ -121,6 +122,12 @@ def test_fine_tune_button_teaches_and_switches_to_the_new_model(env):
     at.button(key="draw_finetune").click().run()
     assert not at.exception, at.exception
     taught = f"{env.name}-taught"
+    assert registry.read_meta(taught)["job"] == {"kind": "finetune", "base": env.name}  # a job of its own
+    deadline = time.monotonic() + 180
+    while at.selectbox(key="draw_model").value != taught and time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()  # as the progress fragment's timer does
+    assert not at.exception, at.exception
     assert at.selectbox(key="draw_model").value == taught
     assert (env.models / taught / "model.keras").is_file()
     assert any(s.value.startswith(f"Now using **{taught}**") for s in at.success)

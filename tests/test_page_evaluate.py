@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import data, evaluation, registry
+from core import data, evaluation, job_process, jobs, prediction, registry
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "3_📊_Evaluate.py")
 N_ROWS = 1000  # the first 1,000 sample digits: the models' training data
@@ -35,14 +35,14 @@ def env(tmp_path_factory, sample_train):
         ds = data.load_csv(path, expect_labels=True, source_kind=data.SOURCE_KAGGLE)
         for config in (training.TrainConfig(arch="mlp", epochs=1, name="tiny-mlp"),
                        training.TrainConfig(arch="random-forest", n_estimators=10, name="tiny-rf")):
-            job = training.TrainingJob(config, ds)
-            assert job.run() is not None, job.error
+            name = jobs.enqueue(config, jobs.DataRef.of(ds, path), owner="tests")
+            assert job_process.run(name) is not None, registry.read_meta(name).get("error")
         yield {"ds": ds, **dirs}
 
 
 def expected(name: str, ds: data.Dataset) -> evaluation.Evaluation:
     """The evaluation computed independently of the page: the model's validation split, predicted."""
-    model = registry.load_model(name)
+    model = prediction.load(name)
     images, labels = evaluation.validation_set(model.meta, ds)
     return evaluation.evaluate(labels, model.predict_proba(images))
 
@@ -194,7 +194,7 @@ def test_data_the_model_trained_on_is_refused_and_test_answers_offered(env, monk
     assert not at.metric
     at.radio(key="eval_data").set_value("The test digits with known answers").run()
     assert not at.exception and not at.error
-    model = registry.load_model("tiny-mlp")
+    model = prediction.load("tiny-mlp")
     want = evaluation.evaluate(sample_answers, model.predict_proba(sample_test.images))
     assert metrics(at)["Accuracy"] == f"{want.accuracy:.2%}"
     assert metrics(at)["Digits evaluated"] == "1,000"

@@ -85,7 +85,7 @@ def test_a_killed_training_run_is_listed_as_interrupted(isolated):
     assert not at.exception
     board = at.dataframe[0].value
     assert dict(zip(board["model"], board["status"], strict=True)) == {"killed": "interrupted",
-                                                                       "done": "complete"}
+                                                                       "done": "done"}
     assert any(c.value.startswith("**interrupted**: the training process was killed") for c in at.caption)
 
 

@@ -10,7 +10,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core import registry, submission
+from core import prediction, submission
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "5_📤_Submit.py")
 
@@ -49,7 +49,7 @@ def test_predict_sample_shows_the_score_and_a_valid_file(env, sample_test, sampl
     at.button(key="submit_predict").click().run()
     assert not at.exception and not at.error
 
-    model = registry.load_model("mlp-a")
+    model = prediction.load("mlp-a")
     expected = submission.accuracy_score(model.predict_proba(sample_test.images).argmax(1), sample_answers)
     assert _metric(at, "Score (accuracy vs sample answers)") == f"{expected:.5f}"
     assert _metric(at, "Rows") == "1,000"
@@ -82,7 +82,7 @@ def test_ensemble_and_tta_make_new_predictions(env, sample_test, sample_answers)
     at.button(key="submit_predict").click().run()
     assert not at.exception
     assert _metric(at, "Models") == "2"
-    mlp, forest = registry.load_model("mlp-a"), registry.load_model("forest")
+    mlp, forest = prediction.load("mlp-a"), prediction.load("forest")
     pred = submission.predict([mlp, forest], sample_test.images, tta=True)
     assert _metric(at, "Score") == f"{submission.accuracy_score(pred.labels, sample_answers):.5f}"
     entry = submission.read_leaderboard()[-1]

@@ -1,9 +1,12 @@
-"""Train page: settings follow the architecture, a tiny job runs to its saved model, one job at a
-time with its owner named, Stop works, the classic demo, and no TensorFlow until it is needed."""
+"""Train page: settings follow the architecture, the time is estimated from a probe, a tiny job runs in
+its own process to its saved model, one job at a time with its owner named, only the owner stops it
+(also after a reload), damaged runs are named while the others stay listed, and the page never loads
+TensorFlow."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -12,8 +15,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import registry, training
+from core import jobs, registry, runs, speed, status, training
 from studio import training_ui as ui
+from studio import visitor
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = next((ROOT / "pages").glob("2_*_Train.py"))
@@ -51,35 +55,65 @@ def _chart_keys(at: AppTest) -> set[str]:
     return {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")}
 
 
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def measured(tmp_dirs):
+    """Probes already measured for the default settings of every Keras architecture, as the page
+    keeps them after measuring (so opening the page starts no probe process)."""
+    for arch in ("dr-cnn", "kaggle-cnn", "lenet5", "mlp"):
+        settings = training.TrainConfig(arch=arch).resolved()
+        speed.remember(settings, {"images_per_s": 1000.0, "start_up_s": 5.0, "param_count": 1234})
+    return tmp_dirs
+
+
+def _fake_run(name: str, **meta) -> None:
+    """A run folder as a job process leaves it (no training: the page only reads files)."""
+    registry.write_meta(name, {"name": name, "arch": "mlp", "kind": "keras", "owner": "someone",
+                               "created_at": "2026-11-30T10:00:00", "params": {"epochs": 2}, **meta})
+
+
 # --------------------------------------------------------------------------- opening the page
 
 
-def test_page_opens_fast_without_tensorflow(tmp_dirs):
-    """In a fresh interpreter: the page renders with the default architecture and imports no TF."""
+def test_page_opens_without_tensorflow_and_estimates_from_a_real_probe(tmp_dirs):
+    """In a fresh interpreter: the page renders, imports no TF, and measures this machine's speed in a
+    child process (a real probe); once measured, the estimate and parameter count are shown."""
     code = f"""
-import json, sys
+import json, sys, time
 sys.path.insert(0, {str(ROOT)!r})
 from streamlit.testing.v1 import AppTest
-at = AppTest.from_file({str(PAGE)!r}, default_timeout=60).run()
+at = AppTest.from_file({str(PAGE)!r}, default_timeout=60)
+at.session_state["train_arch"] = "mlp"
+at.run()
+first = [c.value for c in at.caption]
+deadline = time.time() + 120
+while time.time() < deadline and not any("About **" in c.value for c in at.caption):
+    time.sleep(1)
+    at.run()
 print(json.dumps({{
-    "exception": [e.value for e in at.exception],
+    "exception": [e.value for e in at.exception], "first": first,
     "tensorflow": "tensorflow" in sys.modules, "keras": "keras" in sys.modules,
-    "arch": at.selectbox(key="train_arch").value, "epochs": at.number_input(key="train_epochs").value,
-    "count_button": len([b for b in at.button if b.key == "train_count_params"]),
+    "captions": [c.value for c in at.caption], "metrics": {{m.label: m.value for m in at.metric}},
     "info": [i.value for i in at.info],
 }}))
 """
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["exception"] == []
     assert out["tensorflow"] is False and out["keras"] is False
-    assert out["arch"] == "dr-cnn" and out["epochs"] == 30
-    assert out["count_button"] == 1  # the parameter count waits for a click (it would start TF)
+    assert any("Measuring this machine's speed" in c for c in out["first"])
+    estimate = next(c for c in out["captions"] if "About **" in c)
+    assert "10 epochs at" in estimate and "images/s" in estimate
+    assert out["metrics"]["Parameters"] == "235,146"  # counted by the probe's model, not here
     assert any("No training job" in i for i in out["info"])
+    measured = speed.cached_probe(training.TrainConfig(arch="mlp").resolved())
+    assert measured is not None and measured["images_per_s"] > 0
 
 
-def test_choosing_an_architecture_loads_its_settings(tmp_dirs, no_job):
+def test_choosing_an_architecture_loads_its_settings(measured, no_stray_jobs):
     at = _page().run()
     assert not at.exception
     assert at.selectbox(key="train_optimizer").value == "adamw"
@@ -101,34 +135,26 @@ def test_choosing_an_architecture_loads_its_settings(tmp_dirs, no_job):
     assert at.number_input(key="train_epochs").value == 10
     assert at.toggle(key="train_augment").value is False
     assert at.slider(key="train_augment_strength").disabled  # nothing to tune with augmentation off
+    estimate = next(c.value for c in at.caption if "About **" in c.value)
+    assert estimate.startswith("⏱️ About **")  # from the measured probe, no new probe started
+    assert next(m.value for m in at.metric if m.label == "Parameters") == "1,234"
 
 
-def test_parameter_count_is_computed_on_request(tmp_dirs, no_job, monkeypatch):
-    monkeypatch.setattr(ui, "keras_loaded", lambda: False)  # as on a fresh server
-    at = _page()
-    at.session_state["train_arch"] = "mlp"
-    at.run()
-    assert "Parameters" not in {m.label for m in at.metric}
-    at.button(key="train_count_params").click().run()
-    assert not at.exception
-    assert next(m.value for m in at.metric if m.label == "Parameters") == "235,146"
-
-
-def test_unsafe_model_name_is_refused_before_anything_starts(tmp_dirs, no_job):
+def test_unsafe_model_name_is_refused_before_anything_starts(measured, no_stray_jobs):
     at = _page().run()
     at.selectbox(key="train_arch").set_value("mlp").run()
     at.text_input(key="train_name").set_value("../outside").run()
     at.button(key="train_start").click().run()
     assert not at.exception
     assert any("invalid model name '../outside'" in e for e in _texts(at.error))
-    assert training.current_job() is None
-    assert list(tmp_dirs.models.iterdir()) == []
+    assert runs.list_runs() == []
+    assert not any(p.is_dir() for p in measured.models.iterdir())
 
 
 # --------------------------------------------------------------------------- a whole job
 
 
-def test_tiny_job_runs_to_its_saved_model(tmp_dirs, no_job):
+def test_tiny_job_runs_in_its_own_process_to_its_saved_model(measured, no_stray_jobs):
     at = _in_app().run()
     assert not at.exception
     at.selectbox(key="train_arch").set_value("mlp").run()
@@ -137,16 +163,16 @@ def test_tiny_job_runs_to_its_saved_model(tmp_dirs, no_job):
     at.text_input(key="train_name").set_value("page-mlp")
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error
-    job = training.current_job()
-    assert job is not None and job.name == "page-mlp" and job.owner == at.session_state[ui.OWNER_KEY]
     assert at.session_state[ui.JOB_KEY] == "page-mlp"
-    assert job.settings["epochs"] == 2 and job.settings["val_fraction"] == 0.05
+    assert at.query_params[visitor.TOKEN_PARAM] == at.session_state[visitor.TOKEN_KEY]
+    meta = registry.read_meta("page-mlp")
+    assert meta["owner"] == at.session_state[visitor.LABEL_KEY]
+    assert meta["params"]["epochs"] == 2 and meta["params"]["val_fraction"] == 0.05
+    assert meta["launched"]["pid"] != os.getpid()  # its own process
 
-    _wait_for(at, lambda: not job.running, 180, "the job to finish")
+    _wait_for(at, lambda: runs.read_run("page-mlp").status == status.DONE, 180, "the job to finish")
     at.run()
     assert not at.exception
-    snap = job.snapshot()
-    assert snap.status == "done", snap.error
     meta = registry.read_meta("page-mlp")
     acc, best = meta["metrics"]["val_accuracy"], meta["best_epoch"]
     assert _texts(at.success) == [
@@ -154,68 +180,84 @@ def test_tiny_job_runs_to_its_saved_model(tmp_dirs, no_job):
     assert acc > 0.85  # 8,550 sample digits, two epochs (~0.93 measured)
     assert at.get("progress")[0].value == 100
     assert {"train_live_curves", "train_lr_curve", "train_speed_curve"} <= _chart_keys(at)
-    links = at.get("page_link")
-    assert [link.proto.label for link in links] == ["Evaluate page-mlp"]
+    assert [link.proto.label for link in at.get("page_link")] == ["Evaluate page-mlp"]
     assert "train_stop" not in {b.key for b in at.button}  # nothing left to stop
     # The chart's batch axis agrees with the job: its last step closes the second epoch.
-    assert snap.batches["step"][-1] == 2 * ui.job_steps_per_epoch(job) == 2 * 67
+    view = runs.read_run("page-mlp")
+    assert view.progress["batches"]["step"][-1] == 2 * ui.steps_per_epoch(view) == 2 * 67
 
 
-def test_other_visitors_see_the_owner_cannot_stop_and_cannot_start(tmp_dirs, no_job, sample_train):
+def test_other_visitors_see_the_owner_who_alone_stops_it_even_after_a_reload(measured, no_stray_jobs):
     owner, other = _page(), _page()
     owner.run()
     owner.selectbox(key="train_arch").set_value("mlp").run()
     owner.number_input(key="train_epochs").set_value(200)
     owner.button(key="train_start").click().run()
-    job = training.current_job()
-    assert job is not None and job.running
-    owner_label = owner.session_state[ui.OWNER_KEY]
+    name = owner.session_state[ui.JOB_KEY]
+    owner_label = owner.session_state[visitor.LABEL_KEY]
+    _wait_for(owner, lambda: runs.read_run(name).progress.get("batches"), 120, "the first batch")
 
     other.run()
     assert not other.exception
-    assert other.session_state[ui.OWNER_KEY] != owner_label
+    assert other.session_state[visitor.LABEL_KEY] != owner_label
     assert any(f"started by **{owner_label}**" in m for m in _texts(other.markdown))
     assert "train_stop" not in {b.key for b in other.button}
     assert any(f"Only {owner_label}" in c for c in _texts(other.caption))
     other.button(key="train_start").click().run()
     busy = _texts(other.error)
-    assert len(busy) == 1 and "already running" in busy[0] and owner_label in busy[0] and job.name in busy[0]
-    assert training.current_job() is job  # the running job was not replaced
+    assert len(busy) == 1 and "already running" in busy[0] and owner_label in busy[0] and name in busy[0]
+    assert [v.name for v in runs.active_runs()] == [name]  # nothing else was started
 
-    _wait_for(owner, lambda: job.snapshot().batches["step"], 120, "the first batch")
-    owner.run()
-    assert any("started by **you**" in m for m in _texts(owner.markdown))
-    owner.button(key="train_stop").click().run()
-    t0 = time.monotonic()
-    job.join(10)
-    assert not job.running and time.monotonic() - t0 < 2.0
-    owner.run()
-    assert not owner.exception
-    assert job.snapshot().status == "stopped"
-    assert any("Stopped on request" in w for w in _texts(owner.warning))
-    assert any(job.name in s for s in _texts(owner.success))
-    assert registry.read_meta(job.name)["status"] == "stopped"
+    # The owner reloads the page: a new session, the same address (its key) -> still the owner.
+    reloaded = _page()
+    reloaded.query_params[visitor.TOKEN_PARAM] = owner.query_params[visitor.TOKEN_PARAM]
+    reloaded.run()
+    assert any("started by **you**" in m for m in _texts(reloaded.markdown))
+    reloaded.button(key="train_stop").click().run()
+    _wait_for(reloaded, lambda: runs.read_run(name).status == status.STOPPED, 30, "the stop")
+    reloaded.run()
+    assert not reloaded.exception
+    assert any("Stopped on request" in w for w in _texts(reloaded.warning))
+    assert any(name in s for s in _texts(reloaded.success))
+    assert registry.read_meta(name)["status"] == "stopped"
 
 
-def test_failed_job_shows_its_error(tmp_dirs, no_job, sample_train, monkeypatch):
-    def broken_build(name, **options):
-        raise RuntimeError("out of memory while building")
+# --------------------------------------------------------------------------- what the files say
 
-    monkeypatch.setattr(training.models, "build", broken_build)
-    config = training.TrainConfig(arch="mlp", name="will-fail")
-    job = training.start_job(config, sample_train, owner="someone")
-    job.join(120)
+
+def test_a_failed_run_shows_its_error(measured):
+    _fake_run("will-fail", status="failed", error="RuntimeError: out of memory while building")
     at = _page().run()
     assert not at.exception
-    errors = _texts(at.error)
-    assert errors == ["Training failed: RuntimeError: out of memory while building. "
-                      "Models saved before are untouched."]
+    assert _texts(at.error) == ["Training failed: RuntimeError: out of memory while building. "
+                                "Models saved before are untouched."]
+
+
+def test_damaged_runs_are_named_and_the_others_stay_listed(measured, sample_train):
+    _fake_run("good", status="done", metrics={"val_accuracy": 0.9}, created_at="2026-11-30T09:00:00")
+    (measured.models / "good" / registry.KERAS_FILE).write_bytes(b"model")
+    registry.write_history("good", [{"epoch": 1, "val_accuracy": 0.9}])
+    _fake_run("torn-meta")
+    (measured.models / "torn-meta" / registry.META_FILE).write_text('{"status": "runn')
+    _fake_run("bad-history", status="done", created_at="2026-11-30T08:00:00")
+    (measured.models / "bad-history" / registry.KERAS_FILE).write_bytes(b"model")
+    (measured.models / "bad-history" / registry.HISTORY_FILE).write_text("epoch,loss\n1,oops\n")
+    _fake_run("no-model", status="done", created_at="2026-11-30T07:00:00")
+    at = _page().run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "problems" in d.value.columns)
+    rows = {r["run"]: r for r in table.to_dict("records")}
+    assert set(rows) == {"good", "torn-meta", "bad-history", "no-model"}
+    assert rows["good"]["problems"] == "" and rows["good"]["status"] == "✅ done"
+    assert "meta.json is not valid JSON (line 1, column 12)" in rows["torn-meta"]["problems"]
+    assert "history.csv line 2, column 'loss': 'oops' is not a number" in rows["bad-history"]["problems"]
+    assert "no model file" in rows["no-model"]["problems"]
 
 
 # --------------------------------------------------------------------------- the classic demo
 
 
-def test_classic_demo_shows_accuracy_confusion_and_comparison(tmp_dirs, no_job):
+def test_classic_demo_shows_accuracy_confusion_and_comparison(measured):
     at = _page().run()
     assert "train_demo_confusion" not in _chart_keys(at)
     at.button(key="train_demo").click().run()
@@ -225,21 +267,6 @@ def test_classic_demo_shows_accuracy_confusion_and_comparison(tmp_dirs, no_job):
     assert {"train_demo_confusion", "train_demo_comparison"} <= _chart_keys(at)
     at.run()  # stays shown on the next run
     assert "train_demo_confusion" in _chart_keys(at)
-
-
-# --------------------------------------------------------------------------- Streamlit vs Keras
-
-
-def test_page_stops_streamlit_from_resetting_keras_state(tmp_dirs, no_job):
-    """Streamlit calls keras clear_session() after every run; with a job building its model in
-    another thread that gave 'The name "dense" is used 2 times in the model'."""
-    import keras  # noqa: F401 - Streamlit only resets Keras once it is imported
-    from keras.src.backend.common import global_state
-
-    _page().run()
-    global_state.set_global_attribute("drs_marker", 42)
-    _page().run()
-    assert global_state.get_global_attribute("drs_marker") == 42
 
 
 # --------------------------------------------------------------------------- helpers
@@ -270,14 +297,6 @@ def test_arch_defaults_cover_every_setting_widget():
 
 
 @pytest.mark.parametrize(
-    ("n", "val", "batch", "extra", "expected"),
-    [(400, 0.1, 32, 0, 12), (9000, 0.05, 128, 0, 67), (9000, 0.1, 128, 0, 64), (10, 0.5, 4, 3, 2)],
-)
-def test_steps_per_epoch(n, val, batch, extra, expected):
-    assert ui.steps_per_epoch(n, val_fraction=val, batch_size=batch, n_extra=extra) == expected
-
-
-@pytest.mark.parametrize(
     ("seconds", "text"),
     [(None, "—"), (float("nan"), "—"), (0.4, "0 s"), (59, "59 s"), (75, "1 min 15 s"), (3725, "1 h 02 min")],
 )
@@ -285,32 +304,34 @@ def test_format_duration(seconds, text):
     assert ui.format_duration(seconds) == text
 
 
-def _snap(**changes) -> training.Snapshot:
-    base = dict(status="running", name="x", arch="mlp", owner="o", epoch=0, epochs=4, progress=0.02,
-                eta_s=900.0, elapsed_s=30.0, images_per_s=None, learning_rate=None,
-                batches={"step": [], "loss": [], "accuracy": []}, history=[], result=None, error=None,
-                message="epoch 1/4, batch 3/10")
-    return training.Snapshot(**{**base, **changes})
+def test_estimate_is_epochs_at_the_probed_speed_plus_validation_and_start_up():
+    settings = training.TrainConfig(arch="mlp", epochs=3, batch_size=100).resolved()
+    seconds = speed.estimate_seconds(settings, 1000, 300, {"images_per_s": 100.0})
+    assert seconds == pytest.approx(3 * (1000 / 100 + 300 / 300) + speed.START_UP_S)
 
 
-def test_progress_text():
-    assert ui.progress_text(_snap()) == "epoch 1/4, batch 3/10 · 2% · elapsed 30 s"
+def _view(**changes) -> runs.RunView:
+    base = dict(name="x", meta={"owner": "o", "training_time_s": 30.0, "params": {"epochs": 4}},
+                status=status.RUNNING, progress={"progress": 0.02, "message": "training", "steps": 40,
+                                                 "epochs": 4})
+    return runs.RunView(**{**base, **changes})
 
 
-def test_eta_waits_for_an_epoch_then_uses_its_duration():
-    assert ui.eta_seconds(_snap()) is None  # 2% in: the start-up would dominate the job's estimate
-    assert ui.eta_seconds(_snap(progress=0.2, eta_s=120.0)) == 120.0
-    assert ui.eta_seconds(_snap(epochs=1, eta_s=50.0)) == 50.0
-    assert ui.eta_seconds(_snap(epoch=1, progress=0.3, history=[{"epoch": 1, "time_s": 40.0}])) == 112.0
-    history = [{"epoch": 1, "time_s": 40.0}, {"epoch": 2, "time_s": 10.0}, {"epoch": 3, "time_s": 14.0}]
-    # 3.5 of 4 epochs done, 12 s per epoch after the start-up -> 6 s.
-    assert ui.eta_seconds(_snap(epoch=3, progress=0.875, history=history)) == pytest.approx(6.0)
-    assert ui.eta_seconds(_snap(status="done", progress=1.0, history=history)) is None
+def test_progress_text_and_share():
+    assert ui.progress_text(_view()) == "training · 2% · elapsed 30 s"
+    assert ui.progress_share(_view(status=status.DONE)) == 1.0
+    assert ui.steps_per_epoch(_view()) == 10 and ui.steps_per_epoch(_view(progress={})) is None
 
 
 def test_result_line_names_the_model_its_accuracy_and_best_epoch():
-    result = {"name": "x", "val_accuracy": 0.98765, "best_epoch": 2, "epochs_run": 3}
-    snap = _snap(status="done", result=result)
-    assert ui.result_line(snap) == "Saved model **x** — validation accuracy **98.77%** (best epoch 2 of 3)."
-    forest = _snap(status="done", result={"name": "f", "val_accuracy": 0.9})
-    assert ui.result_line(forest) == "Saved model **f** — validation accuracy **90.00%**."
+    meta = {"metrics": {"val_accuracy": 0.98765}, "best_epoch": 2, "epochs_done": 3}
+    assert ui.result_line(_view(meta=meta)) == ("Saved model **x** — validation accuracy **98.77%** "
+                                                "(best epoch 2 of 3).")
+    assert ui.result_line(_view(meta={"metrics": {"val_accuracy": 0.9}})) == (
+        "Saved model **x** — validation accuracy **90.00%**.")
+
+
+def test_owner_key_checks_the_secret_without_keeping_it():
+    meta = {"owner_key": jobs.owner_key("s3cret")}
+    assert jobs.owns(meta, "s3cret") and not jobs.owns(meta, "guess") and not jobs.owns(meta, None)
+    assert not jobs.owns({}, "s3cret")  # a run started from the command line: nobody on the web

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import registry
+from core import prediction, registry, status
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,7 +73,7 @@ def test_unsafe_names_are_refused_and_nothing_is_written(name, tmp_dirs):
             write()
     if name:  # load_model("") means "the best model", like load_model(None)
         with pytest.raises(ValueError, match="invalid model name"):
-            registry.load_model(name)
+            prediction.load(name)
     assert _all_files(tmp_dirs.models.parent) == before
 
 
@@ -120,7 +120,7 @@ def test_tests_sign_with_a_private_key_never_the_installs(tmp_dirs, tmp_path, se
 
 
 def test_save_list_load_delete_round_trip(tmp_dirs):
-    _save_forest("second", 0.91, status="complete", data={"source": "sample"})
+    _save_forest("second", 0.91, status="done", data={"source": "sample"})
     _save_forest("best", 0.97, status="stopped", data={"source": "kaggle"})
     registry.write_history("best", [{"epoch": 1, "val_accuracy": 0.95, "note": None},
                                     {"epoch": 2, "val_accuracy": 0.97, "note": None}])
@@ -128,7 +128,7 @@ def test_save_list_load_delete_round_trip(tmp_dirs):
     infos = registry.list_models()
     assert [i.name for i in infos] == ["best", "second"]  # best validation accuracy first
     assert infos[0].val_accuracy == 0.97 and infos[0].status == "stopped" and infos[0].kind == "sklearn"
-    assert infos[0].data_source == "kaggle" and infos[1].status == "complete"
+    assert infos[0].data_source == "kaggle" and infos[1].status == "done"
     assert registry.best_model_name() == "best"
     assert registry.resolve_name(None) == "best" and registry.resolve_name("second") == "second"
 
@@ -137,7 +137,7 @@ def test_save_list_load_delete_round_trip(tmp_dirs):
                                              {"epoch": 2.0, "val_accuracy": 0.97, "note": None}]
     assert registry.read_history("second") == []
 
-    loaded = registry.load_model()  # the best one
+    loaded = prediction.load()  # the best one
     assert loaded.name == "best" and loaded.kind == "sklearn"
     probs = loaded.predict_proba(np.zeros((3, 28, 28), dtype=np.uint8))
     assert probs.shape == (3, 10) and probs.dtype == np.float32
@@ -152,7 +152,7 @@ def test_save_list_load_delete_round_trip(tmp_dirs):
     with pytest.raises(ValueError, match="no saved model called 'best'"):
         registry.delete_model("best")
     with pytest.raises(ValueError, match="no saved model called 'best'"):
-        registry.load_model("best")
+        prediction.load("best")
 
 
 
@@ -167,7 +167,7 @@ def _rewrite_writer(name: str, **writer) -> None:
     """Edit the recorded training process by hand (as if another process had written the meta)."""
     path = registry.model_dir(name) / registry.META_FILE
     meta = json.loads(path.read_text())
-    meta[registry.WRITER_KEY] = {**meta[registry.WRITER_KEY], **writer}
+    meta[status.WRITER_KEY] = {**meta[status.WRITER_KEY], **writer}
     path.write_text(json.dumps(meta))
 
 
@@ -176,39 +176,39 @@ def _statuses() -> dict[str, str]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs Linux /proc")
-def test_a_training_meta_records_its_process_and_stays_training_while_it_lives(tmp_dirs):
-    _save_forest("live", 0.9, status="training")
-    writer = registry.read_meta("live")[registry.WRITER_KEY]
+def test_a_running_meta_records_its_process_and_stays_running_while_it_lives(tmp_dirs):
+    _save_forest("live", 0.9, status="running")
+    writer = registry.read_meta("live")[status.WRITER_KEY]
     assert writer == {"pid": os.getpid(), "host": socket.gethostname(), "start_time": _own_start_time()}
-    assert _statuses() == {"live": "training"}  # this very process: alive
+    assert _statuses() == {"live": "running"}  # this very process: alive
 
     _rewrite_writer("live", start_time=_own_start_time() - 1)  # same pid, another process (reused)
     assert _statuses() == {"live": "interrupted"}
     _rewrite_writer("live", host="another-machine")  # cannot be checked from here: not assumed dead
-    assert _statuses() == {"live": "training"}
+    assert _statuses() == {"live": "running"}
     _rewrite_writer("live", host=socket.gethostname(), start_time=_own_start_time())
-    assert _statuses() == {"live": "training"}
+    assert _statuses() == {"live": "running"}
 
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True, check=True)
     _rewrite_writer("live", pid=int(done.stdout), start_time=None)  # a pid that has exited
     assert _statuses() == {"live": "interrupted"}
 
-    # The finished run's meta drops the process record: "complete" whatever happens to the pid.
+    # The finished run's meta drops the process record: "done" whatever happens to the pid.
     meta = registry.read_meta("live")
-    registry.write_meta("live", {**meta, "status": "complete"})
-    assert registry.WRITER_KEY not in registry.read_meta("live")
-    assert _statuses() == {"live": "complete"}
+    registry.write_meta("live", {**meta, "status": "done"})
+    assert status.WRITER_KEY not in registry.read_meta("live")
+    assert _statuses() == {"live": "done"}
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs Linux /proc")
-def test_a_run_in_another_process_is_training_until_that_process_is_killed(tmp_dirs, capsys):
+def test_a_run_in_another_process_is_running_until_that_process_is_killed(tmp_dirs, capsys):
     from core import cli
 
     code = (
         "import sys, time\n"
         "from core import registry\n"
-        "registry.write_meta('other', {'name': 'other', 'kind': 'sklearn', 'status': 'training',"
+        "registry.write_meta('other', {'name': 'other', 'kind': 'sklearn', 'status': 'running',"
         " 'metrics': {'val_accuracy': 0.8}})\n"
         "print('written', flush=True)\n"
         "time.sleep(120)\n"
@@ -218,8 +218,8 @@ def test_a_run_in_another_process_is_training_until_that_process_is_killed(tmp_d
                             env=dict(os.environ, PYTHONPATH=str(ROOT)))
     try:
         assert proc.stdout.readline().strip() == "written"
-        assert registry.read_meta("other")[registry.WRITER_KEY]["pid"] == proc.pid
-        assert _statuses() == {"other": "training"}
+        assert registry.read_meta("other")[status.WRITER_KEY]["pid"] == proc.pid
+        assert _statuses() == {"other": "running"}
         proc.kill()
         deadline = time.monotonic() + 30
         while registry.list_models()[0].status != "interrupted" and time.monotonic() < deadline:
@@ -229,10 +229,17 @@ def test_a_run_in_another_process_is_training_until_that_process_is_killed(tmp_d
         proc.kill()
         proc.wait(30)
     assert _statuses() == {"other": "interrupted"}
-    assert registry.read_meta("other")["status"] == "training"  # the file is left as it was
-    assert registry.load_model("other").kind == "sklearn"  # its checkpoint is still usable
+    assert registry.read_meta("other")["status"] == "running"  # the file is left as it was
+    assert prediction.load("other").kind == "sklearn"  # its checkpoint is still usable
     assert cli.main(["models"]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "interrupted"
+
+def test_models_saved_before_the_status_vocabulary_read_in_its_words(tmp_dirs):
+    """Older metas said "complete"/"training"; a hand-edited unknown word is shown as failed."""
+    for name, word in (("old-done", "complete"), ("old-odd", "banana")):
+        _save_forest(name, 0.9, status=word)
+    assert _statuses() == {"old-done": "done", "old-odd": "failed"}
+
 
 def test_history_csv_has_one_row_per_epoch_and_the_union_of_columns(tmp_dirs):
     registry.write_meta("h", {})  # history is written into a model's existing folder
@@ -289,7 +296,7 @@ def test_a_joblib_file_is_only_loaded_when_meta_says_the_app_saved_it(tmp_dirs):
     registry.save_sklearn_model("sneaky", _forest())
     registry.write_meta("sneaky", {"name": "sneaky", "kind": "keras", "metrics": {"val_accuracy": 0.5}})
     with pytest.raises(ValueError, match="has no model.keras"):
-        registry.load_model("sneaky")
+        prediction.load("sneaky")
 
 
 def test_keras_model_round_trip(tmp_dirs):
@@ -302,7 +309,7 @@ def test_keras_model_round_trip(tmp_dirs):
     registry.write_meta("k", {"name": "k", "kind": "keras", "metrics": {"val_accuracy": 0.1}})
     assert path == (tmp_dirs.models / "k" / "model.keras").resolve()
     assert sorted(p.name for p in path.parent.iterdir()) == ["meta.json", "model.keras"]
-    loaded = registry.load_model("k")
+    loaded = prediction.load("k")
     np.testing.assert_allclose(loaded.predict_proba(x), expected, atol=1e-6)
     big = np.tile(x, (20, 1, 1))  # > 64 images takes the batched predict() path
     np.testing.assert_allclose(loaded.predict_proba(big)[:5], expected, atol=1e-5)

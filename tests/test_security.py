@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import data, registry
+from core import data, prediction, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,7 +120,7 @@ def test_symlinked_model_folder_pointing_outside_is_refused(tmp_dirs, tmp_path):
     with pytest.raises(ValueError, match="leaves the models folder"):
         registry.model_dir("evil")
     with pytest.raises(ValueError, match="leaves the models folder"):
-        registry.load_model("evil")
+        prediction.load("evil")
     with pytest.raises(ValueError, match="leaves the models folder"):
         registry.delete_model("evil")
     assert outside.is_dir() and (outside / registry.META_FILE).is_file()
@@ -213,10 +213,10 @@ def test_keras_file_with_lambda_layer_is_refused(tmp_dirs):
     _save_keras("lambda", keras.Model(inp, out))
     assert "lambda" in [m.name for m in registry.list_models()]
     with pytest.raises(ValueError, match="(?i)lambda|safe_mode"):
-        registry.load_model("lambda")
+        prediction.load("lambda")
     # The best-model default reaches it too, and is refused the same way.
     with pytest.raises(ValueError, match="(?i)lambda|safe_mode"):
-        registry.load_model(None)
+        prediction.load(None)
 
 
 def test_plain_keras_file_loads(tmp_dirs):
@@ -226,7 +226,7 @@ def test_plain_keras_file_loads(tmp_dirs):
     inp = keras.Input((28, 28))
     out = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inp))
     _save_keras("plain", keras.Model(inp, out))
-    loaded = registry.load_model("plain")
+    loaded = prediction.load("plain")
     probs = loaded.predict_proba(np.zeros((2, 28, 28), np.uint8))
     assert probs.shape == (2, 10) and np.allclose(probs.sum(1), 1, atol=1e-5)
 
@@ -256,7 +256,7 @@ def test_joblib_is_never_unpickled_for_a_keras_folder(tmp_dirs):
         _plant_joblib(folder, marker)
         (folder / registry.META_FILE).write_text(json.dumps(meta))
         with pytest.raises(ValueError, match="no model.keras"):
-            registry.load_model(name)
+            prediction.load(name)
     assert not marker.exists()
 
 
@@ -265,9 +265,9 @@ def test_joblib_without_meta_is_not_listed_or_loaded(tmp_dirs):
     _plant_joblib(tmp_dirs.models / "orphan", marker)
     assert registry.list_models() == []
     with pytest.raises(ValueError, match="no saved model"):
-        registry.load_model("orphan")
+        prediction.load("orphan")
     with pytest.raises(ValueError, match="no saved model"):
-        registry.load_model(None)
+        prediction.load(None)
     assert not marker.exists()
 
 
@@ -279,7 +279,7 @@ def test_joblib_not_written_by_the_app_is_refused(tmp_dirs):
     (folder / registry.META_FILE).write_text(json.dumps(meta))
     refused = False
     try:
-        registry.load_model("planted")
+        prediction.load("planted")
     except ValueError:
         refused = True
     ran_code = marker.exists()
@@ -305,7 +305,7 @@ def test_app_written_sklearn_model_loads(tmp_dirs, sample_train):
     """The control: a forest saved through the registry is loaded and predicts."""
     forest, x = _forest(sample_train)
     _save_forest("forest", forest)
-    probs = registry.load_model("forest").predict_proba(sample_train.images[:4])
+    probs = prediction.load("forest").predict_proba(sample_train.images[:4])
     assert probs.shape == (4, 10)
     assert np.array_equal(probs.argmax(1), forest.predict_proba(x[:4]).argmax(1))
 
@@ -324,7 +324,7 @@ def test_joblib_signed_by_another_install_is_refused(tmp_dirs, sample_train, mon
     _save_forest("forest", _forest(sample_train)[0])
     monkeypatch.setenv("DRS_KEY_FILE", str(tmp_path / "other-install.key"))
     with pytest.raises(ValueError, match="not written by this app"):
-        registry.load_model("forest")
+        prediction.load("forest")
 
 
 def test_joblib_swapped_under_a_valid_signature_is_refused(tmp_dirs, sample_train):
@@ -333,11 +333,11 @@ def test_joblib_swapped_under_a_valid_signature_is_refused(tmp_dirs, sample_trai
     folder = _save_forest("forest", _forest(sample_train)[0])
     _plant_joblib(folder, marker)
     with pytest.raises(ValueError, match="not written by this app"):
-        registry.load_model("forest")
+        prediction.load("forest")
     assert not marker.exists()
     (folder / registry.SIGNATURE_FILE).unlink()
     with pytest.raises(ValueError, match="not written by this app"):
-        registry.load_model("forest")
+        prediction.load("forest")
     assert not marker.exists()
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import data, paths, registry, submission
+from core import data, paths, prediction, registry, submission
 from core.charts import submission as charts
 
 MLP_BOUND = 0.88  # two mlp epochs on the sample score 0.935 on its test digits (measured); margin
@@ -129,14 +129,14 @@ def test_validate_submission_counts_every_bad_row_once_per_kind():
 
 
 def test_predict_sample_with_mlp_beats_bound(env, sample_test, sample_answers):
-    model = registry.load_model("mlp-a")
-    seen: list[float] = []
-    pred = submission.predict([model], sample_test.images, progress=seen.append, chunk=256)
+    model = prediction.load("mlp-a")
+    seen: list[tuple[int, int]] = []
+    pred = submission.predict([model], sample_test.images, progress=lambda d, t: seen.append((d, t)))
     assert pred.probs.shape == (1000, 10) and pred.probs.dtype == np.float32
     np.testing.assert_allclose(pred.probs.sum(axis=1), 1.0, atol=1e-4)
     accuracy = submission.accuracy_score(pred.labels, sample_answers)
     assert accuracy > MLP_BOUND
-    assert seen == [0.25, 0.5, 0.75, 1.0]  # one tick per chunk of 256
+    assert seen == [(1000, 1000)]  # one chunk (core.prediction's own tests check the chunking)
     np.testing.assert_allclose(pred.probs, model.predict_proba(sample_test.images), atol=1e-5)
 
 
@@ -159,15 +159,15 @@ def test_default_cnn_accuracy_on_sample(monkeypatch, sample_test, sample_answers
     if not (paths.ROOT / "models" / "default-cnn" / "meta.json").is_file():
         pytest.skip("models/default-cnn is not committed yet")
     monkeypatch.setenv("DRS_MODELS_DIR", str(paths.ROOT / "models"))
-    model = registry.load_model("default-cnn")
+    model = prediction.load("default-cnn")
     pred = submission.predict([model], sample_test.images)
     assert submission.accuracy_score(pred.labels, sample_answers) >= DEFAULT_CNN_BOUND
     assert submission.check_leakage(["default-cnn"], sample_test.images) == []
 
 
 def test_ensemble_averages_probabilities(env, sample_test):
-    mlp, forest = registry.load_model("mlp-a"), registry.load_model("forest")
-    pred = submission.predict([mlp, forest], sample_test.images, chunk=300)
+    mlp, forest = prediction.load("mlp-a"), prediction.load("forest")
+    pred = submission.predict([mlp, forest], sample_test.images)
     manual = (mlp.predict_proba(sample_test.images) + forest.predict_proba(sample_test.images)) / 2
     np.testing.assert_allclose(pred.probs, manual, atol=1e-5)
     assert pred.models == ("mlp-a", "forest")
@@ -177,9 +177,9 @@ def test_ensemble_averages_probabilities(env, sample_test):
 
 def test_tta_views_and_prediction(env, sample_test, sample_answers):
     images = sample_test.images[:50]
-    plain = submission.tta_views(images, tta=False)
-    views = submission.tta_views(images, tta=True)
-    assert len(plain) == 1 and len(views) == len(submission.TTA_VIEWS) == 3
+    plain = prediction.views(images, tta=False)
+    views = prediction.views(images, tta=True)
+    assert len(plain) == 1 and len(views) == len(prediction.TTA_VIEWS) == 3
     np.testing.assert_array_equal(views[0], images.astype(np.float32))
     for view in views[1:]:
         assert view.shape == images.shape and view.min() >= 0 and view.max() <= 255
@@ -192,16 +192,16 @@ def test_tta_views_and_prediction(env, sample_test, sample_answers):
     expected = ndimage.rotate(images.astype(np.float32), 8.0, axes=(2, 1), reshape=False, order=1)
     np.testing.assert_allclose(views[2], np.clip(expected, 0, 255), atol=1e-3)
 
-    model = registry.load_model("mlp-a")
+    model = prediction.load("mlp-a")
     pred = submission.predict([model], sample_test.images, tta=True)
-    manual = np.mean([model.predict_proba(v) for v in submission.tta_views(sample_test.images, tta=True)],
+    manual = np.mean([model.predict_proba(v) for v in prediction.views(sample_test.images, tta=True)],
                      axis=0)
     np.testing.assert_allclose(pred.probs, manual, atol=1e-5)
     assert submission.accuracy_score(pred.labels, sample_answers) > MLP_BOUND - 0.02
 
 
 def test_predict_refuses_bad_input(env):
-    model = registry.load_model("forest")
+    model = prediction.load("forest")
     with pytest.raises(ValueError, match="at least one model"):
         submission.predict([], np.zeros((2, 28, 28), np.uint8))
     with pytest.raises(ValueError, match=r"shape \(n, 28, 28\)"):
@@ -313,7 +313,7 @@ def test_sidecar_records_what_made_the_file(env, sample_test):
     }
     assert side["test"] == {"name": "test.csv.gz", "source": "sample", "fingerprint": sample_test.fingerprint,
                             "rows": 1000}
-    assert side["settings"]["tta"] is True and side["settings"]["tta_views"] == list(submission.TTA_VIEWS)
+    assert side["settings"]["tta"] is True and side["settings"]["tta_views"] == list(prediction.TTA_VIEWS)
     assert side["leakage"] == {"findings": [], "allowed": False}
     assert side["file"]["fingerprint"] == submission.file_fingerprint(out.read_bytes())
     assert side["file"]["rows"] == 1000 and side["score"] == summary["score"]
@@ -337,7 +337,7 @@ def test_leaderboard_records_each_submission_once(env):
 
 
 def test_finish_submission_writes_page_exports(env, sample_test):
-    model = registry.load_model("forest")
+    model = prediction.load("forest")
     pred = submission.predict([model], sample_test.images)
     done = submission.finish_submission(pred, sample_test, leakage=[], allow_leakage=False, origin="page")
     assert done.path.parent == env.data / "submissions"

@@ -1,0 +1,189 @@
+"""The job process: runs one recorded run (`python -m core train`), reporting through its files.
+
+`run(name)` marks the run running, loads its data, trains it (Keras with the callbacks of
+`core.callbacks`, or the forest), keeps the best epoch, exports the serving copy, and records how
+it ended: done, stopped or failed with the error text. A killed process leaves its last best
+epoch on disk and is shown as interrupted (`core.status`). When it ends it starts the next queued
+run, if any.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from core import data as data_mod
+from core import jobs, models, registry, runs, serving, status, training
+
+Echo = Callable[[str], None]
+
+
+def _load_data(ref: dict) -> tuple[data_mod.Dataset, data_mod.Dataset | None]:
+    """The file the run was started on, checked to be the same digits, and the taught digits."""
+    path = Path(ref["path"])
+    if path.suffix.lower() == ".zip":
+        train = data_mod.load_zip(path)[0]
+    else:
+        train = data_mod.load_csv(path, expect_labels=True,
+                                  source_kind=ref.get("source", data_mod.SOURCE_KAGGLE))
+    if ref.get("fingerprint") and train.fingerprint != ref["fingerprint"]:
+        raise ValueError(f"{path.name} changed since the run was started (other digits): start it again")
+    extra = None
+    wanted = int(ref.get("user_digits") or 0)
+    if wanted:
+        taught = data_mod.load_user_digits()
+        if taught is None or taught.n < wanted:
+            raise ValueError(f"the {wanted} taught digits the run was started with are gone")
+        extra = data_mod.Dataset(taught.images[:wanted], taught.labels[:wanted], taught.name,
+                                 taught.source, data_mod.fingerprint(taught.images[:wanted]))
+    return train, extra
+
+
+class Run:
+    """The files of one run, as its job process writes them."""
+
+    def __init__(self, name: str, echo: Echo | None = None):
+        self.name, self.echo = name, echo or (lambda line: None)
+        self.meta = registry.read_meta(name)
+        self.t0 = time.monotonic()
+        self.message = "starting"
+        self.last_view: dict = {}
+
+    def datasets(self) -> tuple[data_mod.Dataset, data_mod.Dataset | None]:
+        """The run's training file and taught digits (see `_load_data`)."""
+        return _load_data(self.meta["data"])
+
+    def save_meta(self, **changes) -> None:
+        self.meta.update(changes, training_time_s=round(time.monotonic() - self.t0, 2))
+        registry.write_meta(self.name, self.meta)
+
+    def progress(self, view: dict | None = None, *, message: str | None = None) -> None:
+        """Rewrite the live view (the last one, with a new message, when `view` is None)."""
+        if message is not None:
+            self.message = message
+        if view is not None:
+            self.last_view = view
+        runs.write_progress(self.name, {**self.last_view, "message": self.message})
+
+    def epochs_done(self, rows: list[dict], best: Callable[[], int]) -> None:
+        """After each epoch: history, then the best epoch's metrics in meta (the checkpoint is saved)."""
+        registry.write_history(self.name, rows)
+        row = rows[best() - 1] if best() else {}
+        self.save_meta(metrics={"val_accuracy": row.get("val_accuracy"), "val_loss": row.get("val_loss")},
+                       best_epoch=best(), epochs_done=len(rows))
+        self.echo(_epoch_line(rows[-1], int(self.meta["params"]["epochs"])))
+
+    def finish(self, outcome: str, **changes) -> None:
+        self.save_meta(status=outcome, **changes)
+        self.progress(message={status.DONE: "done", status.STOPPED: "stopped",
+                               status.FAILED: "failed"}.get(outcome, outcome))
+
+
+def _epoch_line(row: dict, epochs: int) -> str:
+    """One plain line for a finished epoch (logs, CI, a pipe)."""
+    parts = [f"{key} {row[key]:.4f}" for key in ("loss", "accuracy", "val_loss", "val_accuracy")
+             if row.get(key) is not None]
+    return f"epoch {int(row['epoch'])}/{epochs}: {', '.join(parts)} ({row['time_s']:.1f} s)"
+
+
+def _train_keras(run: Run, data: training.Arrays) -> bool:
+    """Fit, keep the best epoch, save it with its serving copy; False if no epoch ended."""
+    from core import callbacks
+
+    settings = run.meta["params"]
+    batch = int(settings["batch_size"])
+    steps = training.steps_per_epoch(len(data.x_train), batch)
+    model = training.compiled_model(settings, steps_per_epoch=steps)
+    run.save_meta(param_count=int(model.count_params()))
+    best = callbacks.BestCheckpoint(lambda m, epoch: registry.save_keras_model(run.name, m))
+    log = callbacks.EpochLog(lambda rows: run.epochs_done(rows, lambda: best.best_epoch),
+                             n_train=len(data.x_train))
+    live = callbacks.LiveProgress(run.progress, steps_per_epoch=steps, epochs=int(settings["epochs"]),
+                                  batch_size=batch)
+    stop = callbacks.StopOnRequest(lambda: runs.stop_requested(run.name))
+    run.progress(message="training")
+    training.fit(model, data, settings, callbacks=[best, log, live, stop])
+    if not best.restore_best():
+        return False
+    run.progress(message="saving the best epoch")
+    registry.save_keras_model(run.name, model)
+    run.progress(message="making the serving copy")
+    try:
+        serving.export(model, registry.model_dir(run.name))
+    except Exception as exc:  # noqa: BLE001 - the model is saved; the copy is made again on first use
+        run.save_meta(export_error=f"{type(exc).__name__}: {exc}")
+    return True
+
+
+def _train_forest(run: Run, data: training.Arrays) -> bool:
+    def on_trees(grown: int, total: int) -> None:
+        run.progress({"progress": 0.95 * grown / total, "epoch": 1, "epochs": 1},
+                     message=f"{grown}/{total} trees")
+
+    forest, metrics = training.fit_forest(data, run.meta["params"], on_trees=on_trees,
+                                          stop=lambda: runs.stop_requested(run.name))
+    if forest is None:
+        return False
+    registry.save_sklearn_model(run.name, forest)
+    run.save_meta(metrics=metrics, param_count=None, n_estimators=len(forest.estimators_),
+                  node_count=int(sum(t.tree_.node_count for t in forest.estimators_)),
+                  best_epoch=1, epochs_done=1)
+    registry.write_history(run.name, [{"epoch": 1, **metrics}])
+    return True
+
+
+def _train(run: Run) -> bool:
+    train, extra = run.datasets()
+    data = training.arrays(train, run.meta["params"], extra)
+    run.meta["data"].update(n_train=len(data.x_train), split=data.split)
+    fitted = models.get_architecture(run.meta["arch"]).kind == models.SKLEARN
+    saved = (_train_forest if fitted else _train_keras)(run, data)
+    if saved:
+        registry.save_train_hashes(run.name, data_mod.row_hashes(data.x_train))
+    return saved
+
+
+def _claim(name: str, echo: Echo | None) -> Run:
+    """Mark the queued run as this process's (under the queue lock, so its launcher has finished
+    writing); ValueError if it is not queued."""
+    with jobs._queue_lock():
+        current = Run(name, echo)
+        if current.meta.get("status") != status.QUEUED:
+            raise ValueError(f"run {name!r} is not queued (it is {status.status_of(current.meta)})")
+        current.save_meta(status=status.RUNNING, started_at=registry.timestamp())
+    return current
+
+
+def _finetune(run: Run) -> bool:
+    from core import finetune
+
+    return finetune.run_job(run)
+
+
+KINDS: dict[str, Callable[[Run], bool]] = {jobs.TRAIN: _train, jobs.FINETUNE: _finetune}
+
+
+def run(name: str, *, echo: Echo | None = None) -> dict | None:
+    """Run queued run `name` in this process; its final metrics, or None if nothing was saved."""
+    current = _claim(name, echo)
+    saved, work = False, KINDS[current.meta.get("job", {}).get("kind", jobs.TRAIN)]
+    try:
+        saved = not runs.stop_requested(name) and work(current)
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded for the page, never lost
+        current.finish(status.FAILED, error=f"{type(exc).__name__}: {exc}")
+        current.echo(traceback.format_exc())
+    else:
+        if saved:
+            current.finish(status.STOPPED if runs.stop_requested(name) else status.DONE)
+        else:
+            current.finish(status.STOPPED, note="stopped before the first epoch ended: nothing was saved")
+    finally:
+        jobs.start_next()
+    if not saved:
+        return None
+    meta = current.meta
+    return {"name": name, **(meta.get("metrics") or {}), "best_epoch": meta.get("best_epoch"),
+            "epochs_run": meta.get("epochs_done"), "training_time_s": meta["training_time_s"],
+            "status": meta["status"]}

@@ -1,0 +1,132 @@
+"""A training run as its files say it is: what pages and the command line show of every run.
+
+A run lives in its model folder (`models/<name>/`), written by its job process, atomically:
+- `meta.json`: settings, data, owner, status (`core.status`), best metrics, error text;
+- `history.csv`: one row per finished epoch;
+- `progress.json`: the live view, rewritten about once a second while it trains: epoch, share
+  done, images/s, time left, learning rate, and a bounded, downsampled series of per-batch points;
+- `stop.request`: left by the page when the run's owner asks it to stop;
+- `job.log`: what the job process printed.
+
+`read_run` never raises for a damaged file: it says what is wrong in `problems`, so one bad run
+never hides the others.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core import paths, registry, status
+
+PROGRESS_FILE = "progress.json"
+STOP_FILE = "stop.request"
+LOG_FILE = "job.log"
+
+
+# --------------------------------------------------------------------------- the job's side
+
+
+def write_progress(name: str, progress: dict) -> None:
+    """Replace the run's live view (atomically: a page never reads half of it)."""
+    body = {**progress, "updated_at": time.time()}
+    paths.write_atomic(registry.model_dir(name) / PROGRESS_FILE, json.dumps(body).encode())
+
+
+def stop_requested(name: str) -> bool:
+    """Whether the run's owner asked it to stop (checked by the job after every batch)."""
+    return (registry.model_dir(name) / STOP_FILE).exists()
+
+
+def request_stop(name: str) -> None:
+    """Ask run `name` to stop after its current batch (it keeps its best epoch)."""
+    paths.write_atomic(registry.model_dir(name) / STOP_FILE, b"stop\n")
+
+
+# --------------------------------------------------------------------------- the reader's side
+
+
+@dataclass
+class RunView:
+    """One run for display. `meta` is empty and `problems` says why when `meta.json` is unreadable."""
+
+    name: str
+    meta: dict = field(default_factory=dict)
+    status: str = status.FAILED
+    history: list[dict] = field(default_factory=list)
+    progress: dict = field(default_factory=dict)
+    has_model: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return self.status in status.ACTIVE
+
+    @property
+    def arch(self) -> str:
+        return str(self.meta.get("arch", "?"))
+
+    @property
+    def best_val_accuracy(self) -> float | None:
+        values = [h["val_accuracy"] for h in self.history if h.get("val_accuracy") is not None]
+        if values:
+            return max(values)
+        return (self.meta.get("metrics") or {}).get("val_accuracy")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path.name} is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path.name} cannot be read ({exc})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path.name} does not hold a JSON object")
+    return value
+
+
+def read_run(name: str) -> RunView:
+    """Everything the files of run `name` say, with a message per damaged or missing part."""
+    folder = registry.model_dir(name)
+    view = RunView(name, has_model=any((folder / f).is_file() for f in registry.MODEL_FILES))
+    try:
+        view.meta = _read_json(folder / registry.META_FILE)
+        view.status = status.status_of(view.meta)
+    except ValueError as exc:
+        view.problems.append(str(exc))
+    for what, reader in (("history", lambda: registry.read_history(name)),
+                         ("progress", lambda: _read_json(folder / PROGRESS_FILE))):
+        try:
+            value = reader()
+        except ValueError as exc:
+            if what == "progress" and not (folder / PROGRESS_FILE).exists():
+                continue  # a run saved without a live view (a shipped model, an old run)
+            view.problems.append(str(exc))
+            continue
+        setattr(view, what, value)
+    if not view.has_model and view.status not in (status.QUEUED, status.RUNNING, status.FAILED):
+        view.problems.append("no model file: nothing was saved (or it was deleted)")
+    return view
+
+
+def list_runs() -> list[RunView]:
+    """Every run folder in `models/`, newest first (damaged ones too, with their problems)."""
+    root = paths.models_dir()
+    if not root.is_dir():
+        return []
+    views = []
+    for folder in root.iterdir():
+        if folder.is_dir() and registry.NAME_RE.fullmatch(folder.name) and (
+            (folder / registry.META_FILE).exists() or (folder / PROGRESS_FILE).exists()
+        ):
+            views.append(read_run(folder.name))
+    return sorted(views, key=lambda v: (str(v.meta.get("created_at", "")), v.name), reverse=True)
+
+
+def active_runs() -> list[RunView]:
+    """Runs queued or running now, oldest first."""
+    return sorted((v for v in list_runs() if v.active),
+                  key=lambda v: (str(v.meta.get("created_at", "")), v.name))
