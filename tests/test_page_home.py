@@ -100,9 +100,10 @@ def test_bad_data_file_is_one_error_line_and_the_page_stops(isolated):
 def _upload_script():
     import streamlit as st
 
+    from core import kaggle_csv
     from studio import datasets
 
-    good = datasets.data.to_csv_bytes(datasets.train_set().images[:50], datasets.train_set().labels[:50])
+    good = kaggle_csv.to_csv_bytes(datasets.train_set().images[:50], datasets.train_set().labels[:50])
     _, changed = datasets.accept_upload("train", good, "mine.csv")
     st.metric("changed", str(changed))
     try:
