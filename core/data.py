@@ -431,57 +431,6 @@ def describe_split(labels: np.ndarray, val_idx: np.ndarray, *, val_fraction: flo
     }
 
 
-# --------------------------------------------------------------------------- full MNIST download
-
-# Keras' copy of MNIST; $DRS_MNIST_URL points it at a local server in tests.
-MNIST_URL = os.environ.get(
-    "DRS_MNIST_URL", "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
-)
-
-
-def download_mnist(url: str = MNIST_URL, folder: Path | None = None, *, timeout: float = 60.0) -> Path:
-    """Fetch the 70,000 MNIST digits (Keras' `mnist.npz`) and save them as Kaggle-format
-    `data/mnist-full.csv`. Models trained on it are marked `mnist-download`: Kaggle's test digits
-    are MNIST digits, so their Kaggle scores would be inflated by leakage.
-    """
-    import http.client
-    import urllib.request
-
-    folder = folder or paths.data_dir()
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - fixed or test URL
-            payload = resp.read(kaggle_csv.MAX_CSV_BYTES + 1)
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise ValueError(f"could not download MNIST from {url}: {exc}") from None
-    if len(payload) > kaggle_csv.MAX_CSV_BYTES:
-        limit = kaggle_csv.format_size(kaggle_csv.MAX_CSV_BYTES)
-        raise ValueError(f"the download from {url} is larger than the {limit} limit")
-    if payload[:4] != b"PK\x03\x04":
-        raise ValueError(
-            f"the download from {url} is not an MNIST .npz file (it starts with {payload[:12]!r})"
-        )
-    try:
-        with np.load(io.BytesIO(payload), allow_pickle=False) as z:
-            images = np.concatenate([z["x_train"], z["x_test"]])
-            labels = np.concatenate([z["y_train"], z["y_test"]])
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise ValueError(f"the download from {url} is not an MNIST .npz file ({exc})") from None
-    if images.shape[1:] != (SIDE, SIDE) or labels.shape != (len(images),):
-        raise ValueError(
-            f"the download from {url} has images of shape {images.shape[1:]} and "
-            f"{len(labels)} labels; expected 28x28 images, one label each"
-        )
-    try:
-        path = kaggle_csv.write_kaggle_csv(folder / "mnist-full.csv", images, labels)
-    except ValueError as exc:
-        raise ValueError(f"the download from {url} has bad values: {exc}") from None
-    _write_atomic(
-        folder / "mnist-full.json",
-        json.dumps({"source": SOURCE_MNIST, "url": url, "rows": len(images)}).encode(),
-    )
-    return path
-
-
 def read_bytes_limited(stream: BinaryIO, limit: int = kaggle_csv.MAX_CSV_BYTES) -> bytes:
     """Read an upload, refusing it before parsing if it is over the size limit."""
     data = stream.read(limit + 1)

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import gzip
-import http.server
 import os
-import socket
-import threading
 import zipfile
 from pathlib import Path
 
@@ -206,6 +202,17 @@ def test_not_a_zip(tmp_path: Path) -> None:
         data.parse_csv((CORPUS / "kaggle.zip").read_bytes())
 
 
+def test_zip_without_the_csvs() -> None:
+    with pytest.raises(
+        ValueError, match=r"no_csvs.zip: the zip has no train.csv or test.csv \(found: readme"
+    ):
+        data.load_zip(CORPUS / "no_csvs.zip")
+    with pytest.raises(ValueError, match="only_train.zip: the zip has no test.csv"):
+        data.load_zip(CORPUS / "only_train.zip")
+    train, test = data.load_zip(CORPUS / "kaggle.zip")
+    assert (train.n, test.n) == (3, 3)
+
+
 # --------------------------------------------------------------------------- the cache
 
 
@@ -296,6 +303,17 @@ def test_unwritable_cache_only_costs_speed(tmp_dirs, small, monkeypatch) -> None
     monkeypatch.setenv("DRS_CACHE_DIR", str(blocker / "cache"))
     path = kaggle_csv.write_kaggle_csv(tmp_dirs.data / "train.csv", small.images, small.labels)
     assert data.load_csv(path).n == data.load_csv(path).n == 60
+
+
+def test_old_format_cache_files_are_removed(tmp_dirs, small: data.Dataset) -> None:
+    path = kaggle_csv.write_kaggle_csv(tmp_dirs.data / "train.csv", small.images, small.labels)
+    stale = tmp_dirs.cache / "train.csv.0123456789abcdef.npz"
+    other = tmp_dirs.cache / "test.csv.0123456789abcdef.npz"
+    stale.write_bytes(b"old")
+    other.write_bytes(b"old")
+    data.load_csv(path)
+    assert not stale.exists() and other.exists()
+    assert len(cache_files(tmp_dirs.cache)) == 1
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -415,102 +433,3 @@ def test_user_digit_refused(tmp_dirs, image, label, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         data.append_user_digit(image, label)
     assert not (tmp_dirs.data / "user_digits.csv").exists()
-
-
-# --------------------------------------------------------------------------- MNIST download
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:  # keep test output clean
-        pass
-
-
-@pytest.fixture
-def local_server(tmp_path: Path):
-    """An HTTP server on 127.0.0.1 serving files from a temporary folder; yields (folder, url)."""
-    folder = tmp_path / "www"
-    folder.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_download_mnist_from_a_local_server(tmp_dirs, local_server, sample_train) -> None:
-    www, url = local_server
-    x, y = sample_train.images[:250], sample_train.labels[:250].astype(np.uint8)
-    np.savez(www / "mnist.npz", x_train=x[:200], y_train=y[:200], x_test=x[200:], y_test=y[200:])
-    path = data.download_mnist(f"{url}/mnist.npz")
-    assert path == tmp_dirs.data / "mnist-full.csv"
-    ds = data.parse_csv(path, expect_labels=True)
-    np.testing.assert_array_equal(ds.images, x)
-    np.testing.assert_array_equal(ds.labels, y)
-    assert '"rows": 250' in (tmp_dirs.data / "mnist-full.json").read_text()
-    files = data.find_data()
-    assert files.source == data.SOURCE_MNIST and files.train == path and files.test is None
-    assert data.load_train(files).source == data.SOURCE_MNIST
-    # Kaggle's own train.csv wins over the download.
-    kaggle_csv.write_kaggle_csv(tmp_dirs.data / "train.csv", x[:5], y[:5])
-    assert data.find_data().source == data.SOURCE_KAGGLE
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.mark.parametrize(
-    ("payload", "message"),
-    [
-        (b"<html>not found</html>", "is not an MNIST .npz file"),
-        (None, "could not download MNIST from .*404"),
-        ("missing-key", "is not an MNIST .npz file"),
-        ("wrong-shape", "has images of shape"),
-        ("bad-label", "has bad values: labels must be digits 0..9"),
-        ("refused", "could not download MNIST from .*refused"),
-    ],
-)
-def test_bad_download_gives_a_clear_error(tmp_dirs, local_server, payload, message: str) -> None:
-    www, url = local_server
-    x, y = np.zeros((4, 28, 28), np.uint8), np.arange(4, dtype=np.uint8)
-    if isinstance(payload, bytes):
-        (www / "mnist.npz").write_bytes(payload)
-    elif payload == "missing-key":
-        np.savez(www / "mnist.npz", x_train=x, y_train=y)
-    elif payload == "wrong-shape":
-        np.savez(www / "mnist.npz", x_train=x[:, :14], y_train=y, x_test=x[:, :14], y_test=y)
-    elif payload == "bad-label":
-        np.savez(www / "mnist.npz", x_train=x, y_train=y + 7, x_test=x, y_test=y)
-    if payload == "refused":
-        url = f"http://127.0.0.1:{_free_port()}"
-    with pytest.raises(ValueError, match=message):
-        data.download_mnist(f"{url}/mnist.npz", timeout=5)
-    assert list(tmp_dirs.data.iterdir()) == []
-
-
-def test_zip_without_the_csvs() -> None:
-    with pytest.raises(
-        ValueError, match=r"no_csvs.zip: the zip has no train.csv or test.csv \(found: readme"
-    ):
-        data.load_zip(CORPUS / "no_csvs.zip")
-    with pytest.raises(ValueError, match="only_train.zip: the zip has no test.csv"):
-        data.load_zip(CORPUS / "only_train.zip")
-    train, test = data.load_zip(CORPUS / "kaggle.zip")
-    assert (train.n, test.n) == (3, 3)
-
-
-def test_old_format_cache_files_are_removed(tmp_dirs, small: data.Dataset) -> None:
-    path = kaggle_csv.write_kaggle_csv(tmp_dirs.data / "train.csv", small.images, small.labels)
-    stale = tmp_dirs.cache / "train.csv.0123456789abcdef.npz"
-    other = tmp_dirs.cache / "test.csv.0123456789abcdef.npz"
-    stale.write_bytes(b"old")
-    other.write_bytes(b"old")
-    data.load_csv(path)
-    assert not stale.exists() and other.exists()
-    assert len(cache_files(tmp_dirs.cache)) == 1

@@ -165,9 +165,9 @@ def test_download_full_mnist_from_a_local_server(isolated, tmp_path, monkeypatch
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        import core.data
+        import core.mnist_download
 
-        monkeypatch.setattr(core.data, "MNIST_URL", f"http://127.0.0.1:{server.server_port}/mnist.npz")
+        monkeypatch.setattr(core.mnist_download, "MNIST_URL", f"http://127.0.0.1:{server.server_port}/mnist.npz")
         at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
         at.button(key="download_mnist").click().run()
         assert not at.exception
