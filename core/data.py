@@ -13,13 +13,10 @@ import hashlib
 import io
 import json
 import math
-import os
-import tempfile
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
@@ -49,7 +46,6 @@ class Dataset:
     name: str
     source: str
     fingerprint: str
-    extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def n(self) -> int:
@@ -166,31 +162,18 @@ def _read_cache(cache: Path, name: str, source_kind: str) -> Dataset | None:
 
 def _write_cache(cache: Path, ds: Dataset) -> None:
     """Save the parsed arrays as raw `.npy` blocks (fast to read back); drop older copies."""
+    meta = {"version": CACHE_VERSION, "n": ds.n, "has_labels": ds.has_labels, "fingerprint": ds.fingerprint}
+    body = io.BytesIO()
+    np.save(body, np.array(json.dumps(meta)), allow_pickle=False)
+    np.save(body, np.ascontiguousarray(ds.images, dtype=np.uint8), allow_pickle=False)
+    if ds.labels is not None:
+        np.save(body, np.ascontiguousarray(ds.labels, dtype=np.int64), allow_pickle=False)
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
         stem = cache.name.rsplit(".", 2)[0]  # "<file name>.<path key>"
         for old in cache.parent.glob(f"{stem}.*.npy"):
             if old != cache:
                 old.unlink(missing_ok=True)
-        for old in cache.parent.glob(f"{stem.rsplit('.', 1)[0]}.*.npz"):  # CACHE_VERSION 1's format
-            old.unlink(missing_ok=True)
-        meta = {
-            "version": CACHE_VERSION,
-            "n": ds.n,
-            "has_labels": ds.has_labels,
-            "fingerprint": ds.fingerprint,
-        }
-        fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, np.array(json.dumps(meta)), allow_pickle=False)
-                np.save(f, np.ascontiguousarray(ds.images, dtype=np.uint8), allow_pickle=False)
-                if ds.labels is not None:
-                    np.save(f, np.ascontiguousarray(ds.labels, dtype=np.int64), allow_pickle=False)
-            os.replace(tmp, cache)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        paths.write_atomic(cache, body.getbuffer())  # a view: no second copy of the arrays
     except OSError:
         pass  # A read-only or full disk only costs speed.
 
@@ -278,9 +261,6 @@ def _first_existing(folder: Path, stem: str) -> Path | None:
     return None
 
 
-_write_atomic = paths.write_atomic  # kept under its old name for callers in this module
-
-
 def unpack_kaggle_zip(folder: Path | None = None) -> bool:
     """If `data/digit-recognizer.zip` is there without CSVs beside it, extract them; True if done.
 
@@ -302,7 +282,7 @@ def unpack_kaggle_zip(folder: Path | None = None) -> bool:
         for member in ("train.csv", "test.csv")
     }
     for member in ("test.csv", "train.csv"):
-        path = _write_atomic(folder / member, members[member])
+        path = paths.write_atomic(folder / member, members[member])
         _write_cache(_cache_path(path), parsed[member])  # The first load is then a cache hit.
     return True
 
@@ -429,11 +409,3 @@ def describe_split(labels: np.ndarray, val_idx: np.ndarray, *, val_fraction: flo
             np.asarray(val_idx, dtype=np.int64).tobytes(), digest_size=8
         ).hexdigest(),
     }
-
-
-def read_bytes_limited(stream: BinaryIO, limit: int = kaggle_csv.MAX_CSV_BYTES) -> bytes:
-    """Read an upload, refusing it before parsing if it is over the size limit."""
-    data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise ValueError(f"the file is larger than the {kaggle_csv.format_size(limit)} limit")
-    return data

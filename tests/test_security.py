@@ -400,18 +400,3 @@ def test_zip_member_over_limit_refused(small_limit):
     payload = _zip({"train.csv": _big_csv(), "test.csv": b"pixel0\n0\n"})
     with pytest.raises(ValueError, match="train.csv is .* more than the .* limit"):
         data.load_zip(payload, name="dr.zip")
-
-
-def test_upload_stream_read_stops_at_the_limit():
-    class Stream:
-        asked: list[int] = []
-
-        def read(self, n: int = -1) -> bytes:
-            self.asked.append(n)
-            return b"x" * (n if n >= 0 else 10**7)
-
-    stream = Stream()
-    with pytest.raises(ValueError, match="larger than the"):
-        data.read_bytes_limited(stream, limit=1000)
-    assert stream.asked == [1001]
-    assert data.read_bytes_limited(io.BytesIO(b"abc"), limit=1000) == b"abc"
