@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from core import data
+from core.checks import N_CLASSES, check_labels
 
-N_CLASSES = 10
 INK_LEVEL = 64  # A pixel brighter than this counts as ink; 1..64 are the anti-aliased edges.
 MIN_INK_PIXELS = 15  # Fewer ink pixels than this is a blank or near-blank image (MNIST's least: ~28).
 SKEW_TOLERANCE = 0.5  # A class more than 50% above or below the mean count is called skewed.
@@ -37,21 +37,12 @@ def _check_images(images: np.ndarray) -> np.ndarray:
     return images
 
 
-def _check_labels(labels: np.ndarray, n: int | None = None) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or (n is not None and len(labels) != n):
-        raise ValueError(f"expected labels of shape ({n if n is not None else 'n'},), got {labels.shape}")
-    if len(labels) and (labels.min() < 0 or labels.max() >= N_CLASSES):
-        raise ValueError("expected labels that are digits 0..9")
-    return labels.astype(np.int64, copy=False)
-
-
 # --------------------------------------------------------------------------- per-class views
 
 
 def class_counts(labels: np.ndarray) -> np.ndarray:
     """Images per digit: labels `(n,)` -> counts `(10,) int64` (a missing digit counts 0)."""
-    return np.bincount(_check_labels(labels), minlength=N_CLASSES)
+    return np.bincount(check_labels(labels), minlength=N_CLASSES)
 
 
 def sample_indices_per_class(labels: np.ndarray, *, per_class: int = 10, seed: int = 0) -> np.ndarray:
@@ -63,7 +54,7 @@ def sample_indices_per_class(labels: np.ndarray, *, per_class: int = 10, seed: i
     >>> sample_indices_per_class(np.array([0, 1, 1]), per_class=2)[:2].tolist()
     [[0, -1], [2, 1]]
     """
-    labels = _check_labels(labels)
+    labels = check_labels(labels)
     if per_class < 1:
         raise ValueError(f"per_class must be at least 1, got {per_class}")
     rng = np.random.default_rng(seed)
@@ -81,7 +72,7 @@ def class_mean_std(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, 
     Values are on the pixel scale 0..255; a digit with no images gets NaN everywhere.
     """
     images = _check_images(images)
-    labels = _check_labels(labels, len(images))
+    labels = check_labels(labels, len(images))
     means = np.full((N_CLASSES, data.SIDE, data.SIDE), np.nan, dtype=np.float32)
     stds = np.full_like(means, np.nan)
     for d in range(N_CLASSES):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core import kaggle_rows, paths
+from core import checks, kaggle_rows, paths
 
 N_PIXELS = 784
 SIDE = 28
@@ -115,10 +115,8 @@ def _check_header(header: list[str], name: str, expect_labels: bool | None) -> b
 def _header_kind(cleaned: list[str], name: str, expect_labels: bool | None) -> bool:
     """Whether the header starts with `label`; raise if it is no header or not the kind expected."""
     line = ",".join(cleaned)
-    if len(cleaned) == 1:
-        for sep, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")):
-            if sep in cleaned[0]:
-                raise ValueError(f"{name}: values are separated by {word}; expected commas (Kaggle format)")
+    if (word := checks.separator_name(cleaned)) is not None:
+        raise ValueError(f"{name}: values are separated by {word}; expected commas (Kaggle format)")
     if cleaned and sum(_is_number(c) for c in cleaned) > len(cleaned) // 2:
         wanted = {
             True: "label,pixel0..pixel783",
