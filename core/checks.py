@@ -1,10 +1,11 @@
-"""Checks shared at core's door, written once so every module refuses the same input in the same
-words: labels of digits, and the separator of a CSV whose header reads as one column.
+"""Input read at core's door, written once so every module takes it the same way: labels of
+digits, the separator of a CSV whose header reads as one column, and the points of a Plotly
+selection as Streamlit hands them over.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -46,3 +47,25 @@ def separator_name(header: Sequence[str]) -> str | None:
             if sep in header[0]:
                 return word
     return None
+
+
+def point_customdata(point: Mapping, k: int) -> list | None:
+    """The first `k` customdata values of a clicked or selected Plotly point, or None if it has
+    fewer. Streamlit hands customdata over as a list, a scalar, or a dict keyed "0", "1", ...
+    (for a row of a 2-D customdata array); all three are read.
+
+    >>> point_customdata({"customdata": {"0": 7, "1": 2}}, 2), point_customdata({"customdata": 7}, 1)
+    ([7, 2], [7])
+    >>> point_customdata({"customdata": [7]}, 2) is None
+    True
+    """
+    custom = point.get("customdata")
+    if isinstance(custom, Mapping):
+        values = [custom.get(str(i), custom.get(i)) for i in range(k)]
+    elif isinstance(custom, list | tuple):
+        values = list(custom[:k])
+    else:
+        values = [custom]
+    if len(values) < k or any(v is None for v in values):
+        return None
+    return values

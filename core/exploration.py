@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from core import data
-from core.checks import N_CLASSES, check_labels
+from core.checks import N_CLASSES, check_labels, point_customdata
 
 INK_LEVEL = 64  # A pixel brighter than this counts as ink; 1..64 are the anti-aliased edges.
 MIN_INK_PIXELS = 15  # Fewer ink pixels than this is a blank or near-blank image (MNIST's least: ~28).
@@ -216,22 +216,11 @@ def _tsne(x: np.ndarray, idx: np.ndarray, *, seed: int, perplexity: float) -> Em
 
 
 def selected_indices(points: Sequence[Mapping]) -> np.ndarray:
-    """Image indices from a Plotly selection, whose points carry the index as `customdata[0]`.
-
-    Streamlit hands a point's customdata over as a list, a scalar, or a dict keyed "0", "1", ...
-    (what it does for a row of a 2-D customdata array); all three are read.
-    """
-    out = []
-    for p in points:
-        custom = p.get("customdata")
-        if isinstance(custom, Mapping):
-            custom = custom.get("0", custom.get(0))
-        elif isinstance(custom, list | tuple):
-            custom = custom[0] if custom else None
-        if custom is None:
-            continue
-        out.append(int(custom))
-    return np.asarray(list(dict.fromkeys(out)), dtype=np.int64)  # Unique, in selection order.
+    """Image indices `(k,) int64` from a Plotly selection, whose points carry the index as
+    `customdata[0]` (read by `checks.point_customdata`); unique, in selection order."""
+    picked = (point_customdata(p, 1) for p in points)
+    out = [int(values[0]) for values in picked if values is not None]
+    return np.asarray(list(dict.fromkeys(out)), dtype=np.int64)
 
 
 # --------------------------------------------------------------------------- quality checks

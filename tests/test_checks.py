@@ -47,3 +47,22 @@ def test_a_tab_separated_digit_file_is_named_as_such() -> None:
     # (test_submission covers the same guess for a semicolon-separated submission.)
     with pytest.raises(ValueError, match="t.csv: values are separated by tabs; expected commas"):
         data.parse_csv(b"label\tpixel0\n1\t0\n", name="t.csv")
+
+
+@pytest.mark.parametrize(
+    ("point", "k", "values"),
+    [
+        ({"customdata": [4, 9, 7]}, 2, [4, 9]),
+        ({"customdata": (4,)}, 1, [4]),
+        ({"customdata": {"0": 2, "1": 3}}, 2, [2, 3]),
+        ({"customdata": {0: 2, 1: 3}}, 2, [2, 3]),
+        ({"customdata": 5}, 1, [5]),
+        ({"customdata": 5}, 2, None),  # a scalar is one value
+        ({"customdata": {"0": 2}}, 2, None),  # the second value is missing
+        ({"customdata": []}, 1, None),
+        ({"customdata": [None, 1]}, 1, None),
+        ({"x": 1.0}, 1, None),
+    ],
+)
+def test_point_customdata_reads_what_streamlit_sends(point, k: int, values) -> None:
+    assert checks.point_customdata(point, k) == values

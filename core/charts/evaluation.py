@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.charts.common import montage
+from core.checks import point_customdata
 from core.evaluation import CalibrationBins, row_normalise
 
 DIGITS = [str(d) for d in range(10)]
@@ -94,15 +95,12 @@ def confusion_figure(
 
 
 def selected_cell(points: Sequence[Mapping]) -> tuple[int, int] | None:
-    """The `(true, predicted)` cell of the first clicked confusion-matrix point, if any.
-
-    Streamlit hands a point's customdata over as a list or as a dict keyed "0", "1", ..."""
+    """The `(true, predicted)` cell of the first clicked confusion-matrix point, if any (its
+    customdata read by `checks.point_customdata`)."""
     for p in points:
-        custom = p.get("customdata")
-        if isinstance(custom, Mapping):
-            custom = [custom.get(str(i), custom.get(i)) for i in range(2)]
-        if isinstance(custom, list | tuple) and len(custom) >= 2 and None not in custom[:2]:
-            return int(custom[0]), int(custom[1])
+        values = point_customdata(p, 2)
+        if values is not None:
+            return int(values[0]), int(values[1])
     return None
 
 
