@@ -7,8 +7,21 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
+from plotly.colors import hex_to_rgb
 
+PRIMARY = "#4f46e5"  # the theme's primaryColor (.streamlit/config.toml): training data, first series
+CONTRAST = "#f97316"  # orange beside it: validation or test data, second series
 DIGIT_COLORS = px.colors.qualitative.T10  # one colour per digit 0..9, the same on every chart
+
+
+def faded(colour: str, alpha: float) -> str:
+    """A `#rrggbb` colour at opacity `alpha`, e.g. a faint line behind a bold one of the same colour.
+
+    >>> faded(PRIMARY, 0.45)
+    'rgba(79, 70, 229, 0.45)'
+    """
+    r, g, b = hex_to_rgb(colour)
+    return f"rgba({r}, {g}, {b}, {alpha})"
 
 
 def montage(images: np.ndarray, *, cols: int, pad: int = 2, fill: int = 255) -> np.ndarray:

@@ -12,15 +12,14 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.charts.common import montage
+from core.charts.common import CONTRAST, PRIMARY, montage
 from core.checks import point_customdata
 from core.evaluation import CalibrationBins, row_normalise
 
 DIGITS = [str(d) for d in range(10)]
 RIGHT_SCALE = [[0.0, "#f0fdf4"], [1.0, "#4ade80"]]  # greens: the diagonal, digits read right
 WRONG_SCALE = [[0.0, "#fff7ed"], [0.15, "#fdba74"], [1.0, "#f87171"]]  # oranges to red: mistakes
-SERIES_COLORS = {"precision": "#4f46e5", "recall": "#f97316", "f1": "#0f766e"}
-TRAIN_COLOR, VAL_COLOR = "#4f46e5", "#f97316"
+SERIES_COLORS = {"precision": PRIMARY, "recall": CONTRAST, "f1": "#0f766e"}
 
 
 def _check_square(cm: np.ndarray) -> np.ndarray:
@@ -141,13 +140,13 @@ def reliability_figure(bins: CalibrationBins, *, ece: float | None = None) -> go
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06)
     fig.add_trace(go.Bar(
         x=centres[used], y=bins.accuracy[used], width=width * 0.95, name="accuracy",
-        marker_color="#4f46e5", customdata=np.stack([bins.confidence[used], bins.counts[used]], axis=1),
+        marker_color=PRIMARY, customdata=np.stack([bins.confidence[used], bins.counts[used]], axis=1),
         hovertemplate=("confidence %{customdata[0]:.3f}: right %{y:.1%} of %{customdata[1]:,} digits"
                        "<extra></extra>"),
     ), row=1, col=1)
     fig.add_trace(go.Scatter(
         x=centres[used], y=bins.confidence[used], mode="markers", name="mean confidence",
-        marker=dict(color="#f97316", symbol="line-ew-open", size=16, line=dict(width=3)),
+        marker=dict(color=CONTRAST, symbol="line-ew-open", size=16, line=dict(width=3)),
         hovertemplate="mean confidence %{y:.3f}<extra></extra>",
     ), row=1, col=1)
     fig.add_trace(go.Scatter(
@@ -176,7 +175,7 @@ def history_figure(history: pd.DataFrame) -> go.Figure:
         raise ValueError("no training history to plot")
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"), horizontal_spacing=0.08)
     for col, metric in ((1, "loss"), (2, "accuracy")):
-        series = ((metric, "training", TRAIN_COLOR), (f"val_{metric}", "validation", VAL_COLOR))
+        series = ((metric, "training", PRIMARY), (f"val_{metric}", "validation", CONTRAST))
         for key, label, color in series:
             if key not in history or history[key].isna().all():
                 continue
@@ -198,12 +197,12 @@ def comparison_figure(table: pd.DataFrame) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=("accuracy (higher is better)",
                                                         "log loss (lower is better)"))
     names = list(table["model"])
-    fig.add_trace(go.Bar(x=names, y=table["accuracy"], marker_color="#4f46e5", name="accuracy",
+    fig.add_trace(go.Bar(x=names, y=table["accuracy"], marker_color=PRIMARY, name="accuracy",
                          text=[f"{a:.2%}" for a in table["accuracy"]], textposition="outside",
                          customdata=table["errors"],
                          hovertemplate="%{x}: %{y:.4f} (%{customdata:,} errors)<extra></extra>"),
                   row=1, col=1)
-    fig.add_trace(go.Bar(x=names, y=table["log loss"], marker_color="#f97316", name="log loss",
+    fig.add_trace(go.Bar(x=names, y=table["log loss"], marker_color=CONTRAST, name="log loss",
                          text=[f"{v:.3f}" for v in table["log loss"]], textposition="outside",
                          hovertemplate="%{x}: %{y:.4f}<extra></extra>"), row=1, col=2)
     low = float(table["accuracy"].min())
