@@ -137,10 +137,9 @@ def set_summary(sets: Mapping[str, np.ndarray]) -> pd.DataFrame:
 # --------------------------------------------------------------------------- 2-D maps
 
 
-# _SINGLE_THREAD_WHY: PCA and t-SNE run on one thread. On a shared machine (2 cores, other
-# visitors or a training job busy) OpenMP/BLAS threads spin against each other: t-SNE of 1,500
-# digits took 18-24 s with 2 threads under load and 3 s with one. One thread also leaves the other
-# core to the rest of the app.
+# _SINGLE_THREAD_WHY: PCA and t-SNE run on one thread. On a shared machine (few cores, other
+# visitors or a training job busy) OpenMP/BLAS threads spin against each other and t-SNE becomes
+# several times slower than on one thread; one thread also leaves the other cores to the app.
 
 
 @dataclass(frozen=True)
@@ -170,7 +169,7 @@ def pca_embedding(images: np.ndarray, *, n: int | None = None, seed: int = 0) ->
     """The two directions along which the digits differ most (PCA), for up to `n` images.
 
     Images `(N, 28, 28)` -> Embedding with coords `(min(n, N), 2)`; `explained` holds the share of
-    variance along each axis. Fast: ~0.1 s for 10,000 digits.
+    variance along each axis. Quick: one linear projection, cheap next to t-SNE.
     """
     from sklearn.decomposition import PCA
     from threadpoolctl import threadpool_limits
@@ -191,7 +190,7 @@ def tsne_embedding(
     """A map that keeps similar digits together (t-SNE), on a random subsample of `n` images.
 
     Images `(N, 28, 28)` -> Embedding with coords `(min(n, N), 2)`. The pixels are first reduced
-    to 30 PCA components (the usual recipe: faster, less noise). Costs seconds: ~2 s for 1,000 digits.
+    to 30 PCA components (the usual recipe: faster, less noise). Costs seconds, hence the subsample.
     """
     from threadpoolctl import threadpool_limits
 

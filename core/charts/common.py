@@ -69,7 +69,7 @@ def digit_grid(
         pic = np.pad(pic, ((0, pad), (0, 0)), constant_values=255 if invert else 0)
     fig = px.imshow(pic, binary_string=True)
     if captions is not None:
-        # One layout update for all captions: add_annotation per caption costs ~10 ms each.
+        # One layout update for all captions: add_annotation per caption is slow.
         notes = []
         for i, cap in enumerate(captions):
             r, c = divmod(i, cols)
