@@ -8,11 +8,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.charts.common import CONTRAST, PRIMARY, montage
+from core.charts.common import CONTRAST, PRIMARY, digit_grid
 from core.checks import point_customdata
 from core.evaluation import CalibrationBins, row_normalise
 
@@ -230,29 +229,9 @@ def gallery_figure(
     images: np.ndarray, captions: Sequence[str], *, cols: int = 10, row_height: int = 70
 ) -> go.Figure:
     """Digits `(n, 28, 28)` in a grid with a caption under each (mistakes, a confusion cell,
-    disagreements): one image trace, as `common.digit_grid` draws it.
-
-    The captions are set in one layout update: adding them one by one (`add_annotation`) costs
-    ~10 ms each, which for 40 digits was most of the page's drawing time.
-    """
-    images = np.asarray(images, dtype=np.uint8)
+    disagreements), drawn by `common.digit_grid` with light captions on the dark band."""
     if len(images) == 0:
         raise ValueError("a gallery needs at least one image")
     if len(captions) != len(images):
         raise ValueError(f"expected {len(images)} captions, got {len(captions)}")
-    cols = min(cols, len(images))
-    side, pad = images.shape[1], 10
-    # Room under the last row too, so its captions sit on the same dark band as the others.
-    pic = np.pad(montage(images, cols=cols, pad=pad, fill=0), ((0, pad), (0, 0)))
-    fig = px.imshow(pic, binary_string=True)
-    notes = []
-    for i, cap in enumerate(captions):
-        r, c = divmod(i, cols)
-        notes.append(dict(x=c * (side + pad) + side / 2, y=r * (side + pad) + side + pad / 2 - 1, text=cap,
-                          showarrow=False, font=dict(size=10, color="#e5e7eb"), yanchor="middle"))
-    rows = -(-len(images) // cols)
-    fig.update_layout(annotations=notes, margin=dict(l=0, r=0, t=0, b=0), height=max(120, rows * row_height))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_traces(hoverinfo="skip", hovertemplate=None)
-    return fig
+    return digit_grid(images, captions, cols=cols, row_height=row_height, caption_color="#e5e7eb")
