@@ -55,26 +55,7 @@ def confusion_figure(
         go.Heatmap(z=np.where(off == 0, np.nan, off), text=text, colorscale=WRONG_SCALE, zmin=0,
                    zmax=off_max, name="mistakes", **common),
     ])
-    t_idx, p_idx = np.meshgrid(np.arange(10), np.arange(10), indexing="ij")
-    shares = row_normalise(cm).ravel()
-    custom = np.stack([t_idx.ravel(), p_idx.ravel(), cm.ravel(), shares], axis=1)
-    fig.add_trace(
-        go.Scatter(
-            x=[DIGITS[p] for p in p_idx.ravel()],
-            y=[DIGITS[t] for t in t_idx.ravel()],
-            mode="markers",
-            marker=dict(size=30, symbol="square", color="rgba(0,0,0,0)"),
-            selected=dict(marker=dict(color="rgba(0,0,0,0)")),
-            unselected=dict(marker=dict(opacity=0)),
-            customdata=custom,
-            hovertemplate=(
-                "true %{customdata[0]}, predicted %{customdata[1]}: %{customdata[2]:,} digits "
-                "(%{customdata[3]:.1%} of the true digit)<extra>click to see them</extra>"
-            ),
-            name="cells",
-            showlegend=False,
-        )
-    )
+    fig.add_trace(_cell_targets(cm))
     if selected is not None:
         t, p = selected
         fig.add_shape(type="rect", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5,
@@ -90,6 +71,28 @@ def confusion_figure(
     fig.update_xaxes(title="predicted digit", type="category", side="bottom", constrain="domain")
     fig.update_yaxes(title="true digit", type="category", autorange="reversed", scaleanchor="x")
     return fig
+
+
+def _cell_targets(cm: np.ndarray) -> go.Scatter:
+    """An invisible square on each cell of the matrix, carrying `[true, predicted, count, share]`,
+    so that a click selects a cell (Plotly cannot select heatmap cells themselves)."""
+    t_idx, p_idx = np.meshgrid(np.arange(10), np.arange(10), indexing="ij")
+    shares = row_normalise(cm).ravel()
+    return go.Scatter(
+        x=[DIGITS[p] for p in p_idx.ravel()],
+        y=[DIGITS[t] for t in t_idx.ravel()],
+        mode="markers",
+        marker=dict(size=30, symbol="square", color="rgba(0,0,0,0)"),
+        selected=dict(marker=dict(color="rgba(0,0,0,0)")),
+        unselected=dict(marker=dict(opacity=0)),
+        customdata=np.stack([t_idx.ravel(), p_idx.ravel(), cm.ravel(), shares], axis=1),
+        hovertemplate=(
+            "true %{customdata[0]}, predicted %{customdata[1]}: %{customdata[2]:,} digits "
+            "(%{customdata[3]:.1%} of the true digit)<extra>click to see them</extra>"
+        ),
+        name="cells",
+        showlegend=False,
+    )
 
 
 def selected_cell(points: Sequence[Mapping]) -> tuple[int, int] | None:
