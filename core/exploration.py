@@ -52,7 +52,7 @@ def sample_indices_per_class(labels: np.ndarray, *, per_class: int = 10, seed: i
     The same labels and seed give the same pick.
 
     >>> sample_indices_per_class(np.array([0, 1, 1]), per_class=2)[:2].tolist()
-    [[0, -1], [2, 1]]
+    [[0, -1], [1, 2]]
     """
     labels = check_labels(labels)
     if per_class < 1:

@@ -399,7 +399,9 @@ def preprocess(
     RGBA) or an image file's path or bytes. Raises `BlankImageError` (a `ValueError`) when there
     is no ink to read, `ValueError` when the file is not a readable image.
 
-    >>> preprocess(canvas_rgba).centred.shape
+    >>> canvas = np.zeros((280, 280, 4), np.uint8)  # the Draw page's RGBA canvas, empty
+    >>> canvas[60:220, 130:150] = 255  # one white stroke: a "1"
+    >>> preprocess(canvas).centred.shape
     (28, 28)
     """
     if isinstance(source, np.ndarray):
