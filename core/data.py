@@ -100,8 +100,6 @@ def row_hashes(images: np.ndarray) -> np.ndarray:
     return out
 
 
-
-
 # --------------------------------------------------------------------------- parsing
 
 
@@ -340,16 +338,15 @@ def sample_answers() -> np.ndarray:
     return load_answers(paths.sample_dir() / "test_answers.csv")
 
 
+# --------------------------------------------------------------------------- digits users teach
+
+
 def load_user_digits(folder: Path | None = None) -> Dataset | None:
     """Digits users taught the model on the Draw page (`data/user_digits.csv`), if any."""
     path = (folder or paths.data_dir()) / "user_digits.csv"
     if not path.is_file():
         return None
     return load_csv(path, expect_labels=True, source_kind=SOURCE_USER, use_cache=False)
-
-
-
-# --------------------------------------------------------------------------- writing
 
 
 def append_user_digit(image: np.ndarray, label: int, folder: Path | None = None) -> Path:
