@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import data, registry
+from core import mnist_download, registry
 from studio import datasets
 
 st.set_page_config(page_title="Digit Recognizer Studio", page_icon="✍️", layout="wide")
@@ -62,7 +62,7 @@ with st.expander("Bring your own data (upload Kaggle's train.csv / test.csv)"):
     if st.button("Download full MNIST", key="download_mnist"):
         try:
             with st.spinner("Downloading MNIST…"):
-                path = data.download_mnist(data.MNIST_URL)
+                path = mnist_download.download_mnist(mnist_download.MNIST_URL)
             st.success(f"Saved {path.name}. It is used when `data/train.csv` is absent.")
         except ValueError as exc:
             st.error(f"{exc} — nothing was changed.")

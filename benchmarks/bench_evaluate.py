@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from core import data, evaluation, registry  # noqa: E402
+from core import data, evaluation, kaggle_csv, registry  # noqa: E402
 from core.charts import evaluation as charts  # noqa: E402
 
 N_ROWS = 42_000
@@ -160,7 +160,7 @@ def bench_page(name: str, ds: data.Dataset) -> None:
     base = Path(tempfile.mkdtemp(prefix="bench-eval-page-"))
     try:
         (base / "data").mkdir()
-        data.write_kaggle_csv(base / "data" / "train.csv", ds.images, ds.labels)
+        kaggle_csv.write_kaggle_csv(base / "data" / "train.csv", ds.images, ds.labels)
         source = registry.model_dir(name)
         for scenario in ("own training data: its validation split", "unseen data: all of it"):
             models_dir = base / f"models-{len(scenario)}"

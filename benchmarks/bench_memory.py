@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core import data  # noqa: E402
+from core import data, kaggle_csv  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 TARGET_MB = 1536
@@ -68,8 +68,8 @@ def make_kaggle_sized(folder: Path, *, unseen: bool) -> tuple[Path, Path]:
         pool, pool_labels = train.images, train.labels
     rows_train = np.arange(KAGGLE_TRAIN) % len(pool)
     rows_test = np.arange(KAGGLE_TEST) % test.n
-    train_path = data.write_kaggle_csv(folder / "train.csv", pool[rows_train], pool_labels[rows_train])
-    test_path = data.write_kaggle_csv(folder / "test.csv", test.images[rows_test])
+    train_path = kaggle_csv.write_kaggle_csv(folder / "train.csv", pool[rows_train], pool_labels[rows_train])
+    test_path = kaggle_csv.write_kaggle_csv(folder / "test.csv", test.images[rows_test])
     return train_path, test_path
 
 

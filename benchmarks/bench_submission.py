@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from core import data, paths  # noqa: E402
+from core import data, kaggle_csv, paths  # noqa: E402
 
 KAGGLE_TEST_ROWS = 28_000
 
@@ -35,7 +35,7 @@ def build_test_csv(folder: Path) -> tuple[Path, np.ndarray]:
     reps = -(-KAGGLE_TEST_ROWS // sample.n)
     images = np.tile(sample.images, (reps, 1, 1))[:KAGGLE_TEST_ROWS]
     answers = np.tile(data.sample_answers(), reps)[:KAGGLE_TEST_ROWS]
-    return data.write_kaggle_csv(folder / "test.csv", images), answers
+    return kaggle_csv.write_kaggle_csv(folder / "test.csv", images), answers
 
 
 def run_once(

@@ -105,14 +105,14 @@ def memory(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(ROOT))
     import numpy as np
 
-    from core import data
+    from core import data, kaggle_csv
 
     base = data.load_csv(ROOT / "data" / "sample" / "train.csv.gz", use_cache=False)
     reps = -(-42_000 // base.n)
     images = np.concatenate([base.images] * reps)[:42_000]
     labels = np.concatenate([base.labels] * reps)[:42_000]
     with tempfile.TemporaryDirectory() as tmp:
-        path = data.write_kaggle_csv(Path(tmp) / "train.csv", images, labels)
+        path = kaggle_csv.write_kaggle_csv(Path(tmp) / "train.csv", images, labels)
         env = dict(os.environ, DRS_MODELS_DIR=tmp, DRS_CACHE_DIR=tmp, TF_CPP_MIN_LOG_LEVEL="2")
         cmd = [
             sys.executable,

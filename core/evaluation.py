@@ -20,6 +20,7 @@ import pandas as pd
 
 from core import data as data_mod
 from core import prediction
+from core.checks import check_labels
 
 N_CLASSES = 10
 CLASSES = list(range(N_CLASSES))
@@ -32,22 +33,13 @@ KIND_UNSEEN = "unseen"  # other data: the rows that are not among the model's tr
 # --------------------------------------------------------------------------- checks at the boundary
 
 
-def _check_labels(labels: np.ndarray) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError(f"expected labels of shape (n,), got {labels.shape}")
-    if len(labels) and (labels.min() < 0 or labels.max() >= N_CLASSES):
-        raise ValueError("expected labels that are digits 0..9")
-    return labels.astype(np.int64, copy=False)
-
-
 def check_predictions(labels: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Labels `(n,) int64` and probabilities `(n, 10) float64` with rows summing to 1.
 
     Raises ValueError for mismatched shapes, labels outside 0..9, or values that are not
     probabilities; float32 rounding (rows summing to 1 +- 1e-6) is normalised away.
     """
-    labels = _check_labels(labels)
+    labels = check_labels(labels)
     proba = np.asarray(proba, dtype=np.float64)
     if proba.ndim != 2 or proba.shape != (len(labels), N_CLASSES):
         raise ValueError(f"expected probabilities of shape ({len(labels)}, 10), got {proba.shape}")
@@ -226,7 +218,7 @@ def accuracy(labels: np.ndarray, pred: np.ndarray) -> float:
     """Fraction of digits read right (higher is better)."""
     from sklearn.metrics import accuracy_score
 
-    return float(accuracy_score(_check_labels(labels), _check_labels(pred)))
+    return float(accuracy_score(check_labels(labels), check_labels(pred)))
 
 
 def log_loss(labels: np.ndarray, proba: np.ndarray) -> float:
@@ -241,7 +233,7 @@ def confusion(labels: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """Counts `(10, 10) int64`: row = true digit, column = predicted digit."""
     from sklearn.metrics import confusion_matrix
 
-    return confusion_matrix(_check_labels(labels), _check_labels(pred), labels=CLASSES).astype(np.int64)
+    return confusion_matrix(check_labels(labels), check_labels(pred), labels=CLASSES).astype(np.int64)
 
 
 def row_normalise(cm: np.ndarray) -> np.ndarray:
@@ -257,7 +249,7 @@ def per_class(labels: np.ndarray, pred: np.ndarray) -> pd.DataFrame:
     from sklearn.metrics import precision_recall_fscore_support
 
     p, r, f, s = precision_recall_fscore_support(
-        _check_labels(labels), _check_labels(pred), labels=CLASSES, zero_division=0
+        check_labels(labels), check_labels(pred), labels=CLASSES, zero_division=0
     )
     return pd.DataFrame(
         {"digit": CLASSES, "precision": p, "recall": r, "f1": f, "support": s.astype(np.int64)}
@@ -495,7 +487,7 @@ def history_frame(history: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 def with_answers(test: data_mod.Dataset, answers: np.ndarray) -> data_mod.Dataset:
     """A test set with its known labels attached (the committed sample keeps them aside), so it
     can be evaluated like any labelled set; its fingerprint covers the labels too."""
-    answers = _check_labels(answers)
+    answers = check_labels(answers)
     if len(answers) != test.n:
         raise ValueError(f"{test.name}: {test.n:,} test digits but {len(answers):,} answers")
     return data_mod.Dataset(

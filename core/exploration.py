@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from core import data
+from core.checks import N_CLASSES, check_labels, point_customdata
 
-N_CLASSES = 10
 INK_LEVEL = 64  # A pixel brighter than this counts as ink; 1..64 are the anti-aliased edges.
 MIN_INK_PIXELS = 15  # Fewer ink pixels than this is a blank or near-blank image (MNIST's least: ~28).
 SKEW_TOLERANCE = 0.5  # A class more than 50% above or below the mean count is called skewed.
@@ -37,21 +37,12 @@ def _check_images(images: np.ndarray) -> np.ndarray:
     return images
 
 
-def _check_labels(labels: np.ndarray, n: int | None = None) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or (n is not None and len(labels) != n):
-        raise ValueError(f"expected labels of shape ({n if n is not None else 'n'},), got {labels.shape}")
-    if len(labels) and (labels.min() < 0 or labels.max() >= N_CLASSES):
-        raise ValueError("expected labels that are digits 0..9")
-    return labels.astype(np.int64, copy=False)
-
-
 # --------------------------------------------------------------------------- per-class views
 
 
 def class_counts(labels: np.ndarray) -> np.ndarray:
     """Images per digit: labels `(n,)` -> counts `(10,) int64` (a missing digit counts 0)."""
-    return np.bincount(_check_labels(labels), minlength=N_CLASSES)
+    return np.bincount(check_labels(labels), minlength=N_CLASSES)
 
 
 def sample_indices_per_class(labels: np.ndarray, *, per_class: int = 10, seed: int = 0) -> np.ndarray:
@@ -61,9 +52,9 @@ def sample_indices_per_class(labels: np.ndarray, *, per_class: int = 10, seed: i
     The same labels and seed give the same pick.
 
     >>> sample_indices_per_class(np.array([0, 1, 1]), per_class=2)[:2].tolist()
-    [[0, -1], [2, 1]]
+    [[0, -1], [1, 2]]
     """
-    labels = _check_labels(labels)
+    labels = check_labels(labels)
     if per_class < 1:
         raise ValueError(f"per_class must be at least 1, got {per_class}")
     rng = np.random.default_rng(seed)
@@ -81,7 +72,7 @@ def class_mean_std(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, 
     Values are on the pixel scale 0..255; a digit with no images gets NaN everywhere.
     """
     images = _check_images(images)
-    labels = _check_labels(labels, len(images))
+    labels = check_labels(labels, len(images))
     means = np.full((N_CLASSES, data.SIDE, data.SIDE), np.nan, dtype=np.float32)
     stds = np.full_like(means, np.nan)
     for d in range(N_CLASSES):
@@ -146,10 +137,9 @@ def set_summary(sets: Mapping[str, np.ndarray]) -> pd.DataFrame:
 # --------------------------------------------------------------------------- 2-D maps
 
 
-# _SINGLE_THREAD_WHY: PCA and t-SNE run on one thread. On a shared machine (2 cores, other
-# visitors or a training job busy) OpenMP/BLAS threads spin against each other: t-SNE of 1,500
-# digits took 18-24 s with 2 threads under load and 3 s with one. One thread also leaves the other
-# core to the rest of the app.
+# _SINGLE_THREAD_WHY: PCA and t-SNE run on one thread. On a shared machine (few cores, other
+# visitors or a training job busy) OpenMP/BLAS threads spin against each other and t-SNE becomes
+# several times slower than on one thread; one thread also leaves the other cores to the app.
 
 
 @dataclass(frozen=True)
@@ -179,7 +169,7 @@ def pca_embedding(images: np.ndarray, *, n: int | None = None, seed: int = 0) ->
     """The two directions along which the digits differ most (PCA), for up to `n` images.
 
     Images `(N, 28, 28)` -> Embedding with coords `(min(n, N), 2)`; `explained` holds the share of
-    variance along each axis. Fast: ~0.1 s for 10,000 digits.
+    variance along each axis. Quick: one linear projection, cheap next to t-SNE.
     """
     from sklearn.decomposition import PCA
     from threadpoolctl import threadpool_limits
@@ -200,7 +190,7 @@ def tsne_embedding(
     """A map that keeps similar digits together (t-SNE), on a random subsample of `n` images.
 
     Images `(N, 28, 28)` -> Embedding with coords `(min(n, N), 2)`. The pixels are first reduced
-    to 30 PCA components (the usual recipe: faster, less noise). Costs seconds: ~2 s for 1,000 digits.
+    to 30 PCA components (the usual recipe: faster, less noise). Costs seconds, hence the subsample.
     """
     from threadpoolctl import threadpool_limits
 
@@ -225,22 +215,11 @@ def _tsne(x: np.ndarray, idx: np.ndarray, *, seed: int, perplexity: float) -> Em
 
 
 def selected_indices(points: Sequence[Mapping]) -> np.ndarray:
-    """Image indices from a Plotly selection, whose points carry the index as `customdata[0]`.
-
-    Streamlit hands a point's customdata over as a list, a scalar, or a dict keyed "0", "1", ...
-    (what it does for a row of a 2-D customdata array); all three are read.
-    """
-    out = []
-    for p in points:
-        custom = p.get("customdata")
-        if isinstance(custom, Mapping):
-            custom = custom.get("0", custom.get(0))
-        elif isinstance(custom, list | tuple):
-            custom = custom[0] if custom else None
-        if custom is None:
-            continue
-        out.append(int(custom))
-    return np.asarray(list(dict.fromkeys(out)), dtype=np.int64)  # Unique, in selection order.
+    """Image indices `(k,) int64` from a Plotly selection, whose points carry the index as
+    `customdata[0]` (read by `checks.point_customdata`); unique, in selection order."""
+    picked = (point_customdata(p, 1) for p in points)
+    out = [int(values[0]) for values in picked if values is not None]
+    return np.asarray(list(dict.fromkeys(out)), dtype=np.int64)
 
 
 # --------------------------------------------------------------------------- quality checks
@@ -320,9 +299,22 @@ def _plural(count: int, one: str, many: str | None = None) -> str:
     return f"{count:,} {one if count == 1 else (many or one + 's')}"
 
 
+def _caption(i: int, labels: np.ndarray | None) -> str:
+    """An image named by its row in its file, from 1, with its label when known: '#12 (7)'."""
+    return f"#{i + 1}" + (f" ({labels[i]})" if labels is not None else "")
+
+
 def _examples(images: np.ndarray, idx: Sequence[int], captions: Sequence[str], limit: int):
     idx = list(idx)[:limit]
     return np.asarray(images[idx], dtype=np.uint8).reshape(-1, 28, 28), tuple(captions[:limit])
+
+
+def _found(check: str, set_name: str, found: int, detail: str, examples=None) -> QualityCheck:
+    """One line of the table: a warning when anything was found; `examples` = (images, captions)."""
+    status = STATUS_WARN if found else STATUS_OK
+    if examples is None:
+        return QualityCheck(check, set_name, found, status, detail)
+    return QualityCheck(check, set_name, found, status, detail, *examples)
 
 
 def quality_checks(
@@ -338,102 +330,70 @@ def quality_checks(
     train_images = _check_images(train_images)
     sets: list[tuple[str, np.ndarray, np.ndarray | None]] = [("train", train_images, train_labels)]
     if test_images is not None:
-        sets.append(("test", _check_images(test_images), None))
-    checks: list[QualityCheck] = []
-
-    for name, images, labels in sets:
-        groups = duplicate_groups(images)
-        extra = sum(len(g) - 1 for g in groups)
-        idx = [int(i) for g in groups for i in g]
-        caps = [f"#{i + 1}" + (f" ({labels[i]})" if labels is not None else "") for i in idx]
-        ex, ex_caps = _examples(images, idx, caps, max_examples)
-        checks.append(
-            QualityCheck(
-                "Exact duplicate images",
-                name,
-                extra,
-                STATUS_WARN if extra else STATUS_OK,
-                f"{_plural(extra, 'extra copy', 'extra copies')} in {_plural(len(groups), 'group')}"
-                if extra
-                else "every image is unique",
-                ex,
-                ex_caps,
-            )
-        )
-        if labels is not None:
-            conflicts = [g for g in groups if len(set(labels[g].tolist())) > 1]
-            idx = [int(i) for g in conflicts for i in g]
-            ex, ex_caps = _examples(images, idx, [f"#{i + 1} ({labels[i]})" for i in idx], max_examples)
-            checks.append(
-                QualityCheck(
-                    "Duplicates with different labels",
-                    name,
-                    len(conflicts),
-                    STATUS_WARN if conflicts else STATUS_OK,
-                    "the same image carries two labels: one of them is wrong"
-                    if conflicts
-                    else "no image carries two labels",
-                    ex,
-                    ex_caps,
-                )
-            )
-
+        test_images = _check_images(test_images)
+        sets.append(("test", test_images, None))
+    checks = [c for name, imgs, labels in sets for c in _duplicate_checks(name, imgs, labels, max_examples)]
     if test_images is not None:
-        pairs = shared_images(train_images, test_images)
-        shown = pairs[: max_examples // 2]  # Each pair side by side: the train copy, then the test one.
-        ex = np.asarray([img for i, j in shown for img in (train_images[i], test_images[j])], np.uint8)
-        ex = ex.reshape(-1, data.SIDE, data.SIDE)
-        ex_caps = tuple(c for i, j in shown for c in (f"train #{i + 1}", f"test #{j + 1}"))
-        n_shared = len({j for _, j in pairs})
-        checks.append(
-            QualityCheck(
-                "Shared between train and test",
-                "train+test",
-                n_shared,
-                STATUS_WARN if n_shared else STATUS_OK,
-                f"{_plural(n_shared, 'test image')} also in train: scores on them are inflated"
-                if n_shared
-                else "no test image appears in train",
-                ex,
-                ex_caps,
-            )
-        )
-
-    for name, images, labels in sets:
-        blanks = blank_indices(images)
-        ink = ink_pixels(images[blanks]) if len(blanks) else np.zeros(0, np.int64)
-        caps = [
-            f"#{i + 1}" + (f" ({labels[i]})" if labels is not None else "") + f" ink {k}"
-            for i, k in zip(blanks, ink, strict=True)
-        ]
-        ex, ex_caps = _examples(images, blanks, caps, max_examples)
-        checks.append(
-            QualityCheck(
-                "Blank or near-blank images",
-                name,
-                len(blanks),
-                STATUS_WARN if len(blanks) else STATUS_OK,
-                f"fewer than {MIN_INK_PIXELS} pixels brighter than {INK_LEVEL}",
-                ex,
-                ex_caps,
-            )
-        )
-
-    for name, *_ in sets:
-        checks.append(
-            QualityCheck(
-                "Pixel values outside 0..255",
-                name,
-                0,
-                STATUS_OK,
-                "the loader refuses such files, naming the row and column, so none can get here",
-            )
-        )
-
+        checks.append(_overlap_check(train_images, test_images, max_examples))
+    checks += [_blank_check(name, images, labels, max_examples) for name, images, labels in sets]
+    refused = "the loader refuses such files, naming the row and column, so none can get here"
+    checks += [_found("Pixel values outside 0..255", name, 0, refused) for name, *_ in sets]
     if train_labels is not None:
-        counts = class_counts(train_labels)
-        checks.append(label_skew_check(counts))
+        checks.append(label_skew_check(class_counts(train_labels)))
     return checks
+
+
+def _duplicate_checks(
+    name: str, images: np.ndarray, labels: np.ndarray | None, limit: int
+) -> list[QualityCheck]:
+    """Exact duplicates within one set and, when it is labelled, duplicates whose labels disagree."""
+    groups = duplicate_groups(images)
+    extra = sum(len(g) - 1 for g in groups)
+    idx = [int(i) for g in groups for i in g]
+    detail = (
+        f"{_plural(extra, 'extra copy', 'extra copies')} in {_plural(len(groups), 'group')}"
+        if extra
+        else "every image is unique"
+    )
+    examples = _examples(images, idx, [_caption(i, labels) for i in idx], limit)
+    out = [_found("Exact duplicate images", name, extra, detail, examples)]
+    if labels is not None:
+        conflicts = [g for g in groups if len(set(labels[g].tolist())) > 1]
+        idx = [int(i) for g in conflicts for i in g]
+        detail = (
+            "the same image carries two labels: one of them is wrong"
+            if conflicts
+            else "no image carries two labels"
+        )
+        examples = _examples(images, idx, [_caption(i, labels) for i in idx], limit)
+        out.append(_found("Duplicates with different labels", name, len(conflicts), detail, examples))
+    return out
+
+
+def _overlap_check(train: np.ndarray, test: np.ndarray, limit: int) -> QualityCheck:
+    """Test images that are also in train (scores on them are inflated), shown pair by pair."""
+    pairs = shared_images(train, test)
+    shown = pairs[: limit // 2]  # Each pair side by side: the train copy, then the test one.
+    ex = np.asarray([img for i, j in shown for img in (train[i], test[j])], np.uint8)
+    ex = ex.reshape(-1, data.SIDE, data.SIDE)
+    captions = tuple(c for i, j in shown for c in (f"train #{i + 1}", f"test #{j + 1}"))
+    n_shared = len({j for _, j in pairs})
+    detail = (
+        f"{_plural(n_shared, 'test image')} also in train: scores on them are inflated"
+        if n_shared
+        else "no test image appears in train"
+    )
+    return _found("Shared between train and test", "train+test", n_shared, detail, (ex, captions))
+
+
+def _blank_check(name: str, images: np.ndarray, labels: np.ndarray | None, limit: int) -> QualityCheck:
+    """Images with almost no ink, each captioned with how much it has."""
+    blanks = blank_indices(images)
+    ink = ink_pixels(images[blanks]) if len(blanks) else np.zeros(0, np.int64)
+    captions = [_caption(i, labels) + f" ink {k}" for i, k in zip(blanks, ink, strict=True)]
+    detail = f"fewer than {MIN_INK_PIXELS} pixels brighter than {INK_LEVEL}"
+    examples = _examples(images, blanks, captions, limit)
+    return _found("Blank or near-blank images", name, len(blanks), detail, examples)
 
 
 def label_skew_check(counts: np.ndarray) -> QualityCheck:

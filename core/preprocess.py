@@ -166,14 +166,17 @@ def _check_pixels(pixels: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _reduce(arr: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
-    """Shrink so the longer side is at most `side` (area average: keeps thin strokes as grey)."""
+def _reduce(arr: np.ndarray, side: int = WORK_SIDE, *, min_side: int = 8) -> np.ndarray:
+    """Shrink so the longer side is at most `side` (area average: keeps thin strokes as grey).
+
+    For uint8 pictures and float32 ink maps alike; neither side goes below `min_side` pixels.
+    """
     h, w = arr.shape[:2]
     if max(h, w) <= side:
         return arr
     scale = side / max(h, w)
-    size = (max(8, round(w * scale)), max(8, round(h * scale)))
-    return np.asarray(Image.fromarray(arr).resize(size, Image.Resampling.BOX))
+    size = (max(min_side, round(w * scale)), max(min_side, round(h * scale)))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(arr)).resize(size, Image.Resampling.BOX))
 
 
 # --------------------------------------------------------------------------- 2. ink
@@ -356,15 +359,6 @@ def normalise_stroke(cropped: np.ndarray, ratio: float) -> np.ndarray:
     return thinner if thinner.max() > 0.5 else cropped  # never erase the digit
 
 
-def _reduce_float(a: np.ndarray, side: int) -> np.ndarray:
-    h, w = a.shape
-    if max(h, w) <= side:
-        return a
-    scale = side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(np.ascontiguousarray(a), mode="F").resize(size, Image.Resampling.BOX))
-
-
 def fit_box(cropped: np.ndarray, box: int = BOX) -> np.ndarray:
     """Scale so the longer side is `box` pixels, aspect kept, anti-aliased: float32 0..1."""
     h, w = cropped.shape
@@ -405,7 +399,9 @@ def preprocess(
     RGBA) or an image file's path or bytes. Raises `BlankImageError` (a `ValueError`) when there
     is no ink to read, `ValueError` when the file is not a readable image.
 
-    >>> preprocess(canvas_rgba).centred.shape
+    >>> canvas = np.zeros((280, 280, 4), np.uint8)  # the Draw page's RGBA canvas, empty
+    >>> canvas[60:220, 130:150] = 255  # one white stroke: a "1"
+    >>> preprocess(canvas).centred.shape
     (28, 28)
     """
     if isinstance(source, np.ndarray):
@@ -420,7 +416,7 @@ def preprocess(
     if max(bottom - top, right - left) < max(3, SPECK_FRACTION * side):
         raise BlankImageError("nothing to read: the ink is only a speck; draw a bigger digit")
     cropped = grey[top:bottom, left:right]
-    small = _reduce_float(cropped, 4 * BOX)  # 80 px is detail enough for a 20 px box, and fast
+    small = _reduce(cropped, 4 * BOX, min_side=1)  # 80 px is detail enough for a 20 px box, and fast
     ratio = stroke_ratio(small)
     shaped = normalise_stroke(small, ratio) if normalise_strokes else small
     fitted = fit_box(shaped)

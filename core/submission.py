@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core import data, paths, prediction, registry
+from core import checks, data, paths, prediction, registry
 
 COLUMNS = ["ImageId", "Label"]
 CHUNK = 4096  # test rows hashed at a time: bounded memory
@@ -116,10 +116,8 @@ def _problems_in_header(header: list[str]) -> list[str]:
     if header == COLUMNS:
         return []
     joined = ",".join(header)
-    if len(header) == 1:
-        for sep, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")):
-            if sep in header[0]:
-                return [f"values are separated by {word}; expected commas (header ImageId,Label)"]
+    if (word := checks.separator_name(header)) is not None:
+        return [f"values are separated by {word}; expected commas (header ImageId,Label)"]
     if header and all(h.strip().lstrip("-").isdigit() for h in header):
         return [f"no header row: the first line is {joined[:40]!r}; expected the header ImageId,Label"]
     problems = []

@@ -125,6 +125,7 @@ def test_gallery_figure():
     third_row = fig.layout.annotations[10]
     assert third_row.x == 14 and third_row.y == 2 * 38 + 28 + 4  # row 2, column 0: under the digit
     assert fig.layout.height == 3 * 70
+    assert {a.font.color for a in fig.layout.annotations} == {"#e5e7eb"}  # light on the dark band
     with pytest.raises(ValueError, match="12 captions"):
         charts.gallery_figure(images, ["x"])
     with pytest.raises(ValueError, match="at least one"):

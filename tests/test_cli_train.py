@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core import data
+from core import kaggle_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -34,7 +34,7 @@ def _run(args: list[str], dirs, timeout: float = 180) -> subprocess.CompletedPro
 @pytest.fixture
 def small_csv(tmp_path, sample_train) -> Path:
     """400 labelled sample digits as a Kaggle-style train.csv."""
-    return data.write_kaggle_csv(tmp_path / "small_train.csv", sample_train.images[:400],
+    return kaggle_csv.write_kaggle_csv(tmp_path / "small_train.csv", sample_train.images[:400],
                                  sample_train.labels[:400])
 
 

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import gzip
-import http.server
-import io
 import os
-import socket
-import threading
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from core import data
+from core import data, kaggle_csv
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 # Digits 0..9 in the shared 10,000 MNIST digits the sample was cut from (shared data README).
@@ -39,9 +34,9 @@ def cache_files(folder: Path) -> list[Path]:
 
 @pytest.mark.parametrize("suffix", [".csv", ".csv.gz", "bytes", "gz-bytes"])
 def test_train_file_round_trips_in_every_form(tmp_path: Path, small: data.Dataset, suffix: str) -> None:
-    path = data.write_kaggle_csv(tmp_path / "train.csv", small.images, small.labels)
+    path = kaggle_csv.write_kaggle_csv(tmp_path / "train.csv", small.images, small.labels)
     if suffix == ".csv.gz":
-        path = data.write_kaggle_csv(tmp_path / "train.csv.gz", small.images, small.labels)
+        path = kaggle_csv.write_kaggle_csv(tmp_path / "train.csv.gz", small.images, small.labels)
         assert path.read_bytes()[:2] == b"\x1f\x8b"
     source = {
         "bytes": path.read_bytes(),
@@ -59,59 +54,13 @@ def test_train_file_round_trips_in_every_form(tmp_path: Path, small: data.Datase
 
 @pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
 def test_test_file_has_no_labels(tmp_path: Path, small: data.Dataset, suffix: str) -> None:
-    path = data.write_kaggle_csv(tmp_path / f"test{suffix}", small.images)
+    path = kaggle_csv.write_kaggle_csv(tmp_path / f"test{suffix}", small.images)
     for expect in (False, None):
         ds = data.parse_csv(path, expect_labels=expect)
         assert ds.labels is None and not ds.has_labels
         np.testing.assert_array_equal(ds.images, small.images)
         assert ds.fingerprint == data.fingerprint(small.images)
         assert ds.class_counts().tolist() == [0] * 10
-
-
-def test_csv_text_is_exactly_kaggles_format() -> None:
-    images = np.zeros((2, 28, 28), np.uint8)
-    images[0, 0, :4] = [0, 9, 10, 255]
-    images[1, 27, 27] = 100
-    text = data.to_csv_bytes(images, np.array([7, 0])).decode()
-    lines = text.split("\n")
-    assert lines[0] == "label," + ",".join(f"pixel{i}" for i in range(784))
-    assert lines[1] == "7,0,9,10,255," + ",".join(["0"] * 780)
-    assert lines[2] == "0," + ",".join(["0"] * 783) + ",100"
-    assert lines[3] == "" and len(lines) == 4
-    # Same bytes as numpy's own writer, which the earlier version used.
-    flat = np.column_stack([[7, 0], images.reshape(2, -1)]).astype(np.int64)
-    ref = io.StringIO()
-    ref.write(",".join(data.TRAIN_COLUMNS) + "\n")
-    np.savetxt(ref, flat, fmt="%d", delimiter=",")
-    assert text == ref.getvalue()
-
-
-def test_write_refuses_values_that_would_change(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="integers 0..255"):
-        data.write_kaggle_csv(tmp_path / "x.csv", np.full((1, 28, 28), 1.5))
-    with pytest.raises(ValueError, match="integers 0..255"):
-        data.write_kaggle_csv(tmp_path / "x.csv", np.full((1, 784), 256))
-    with pytest.raises(ValueError, match="digits 0..9"):
-        data.write_kaggle_csv(tmp_path / "x.csv", np.zeros((1, 28, 28), np.uint8), np.array([10]))
-    with pytest.raises(ValueError, match=r"expected 1 labels"):
-        data.write_kaggle_csv(tmp_path / "x.csv", np.zeros((1, 28, 28), np.uint8), np.array([1, 2]))
-    with pytest.raises(ValueError, match=r"shape \(n, 28, 28\)"):
-        data.write_kaggle_csv(tmp_path / "x.csv", np.zeros((1, 27, 28), np.uint8))
-    assert list(tmp_path.iterdir()) == []  # nothing written, no temporary file left
-
-
-def test_write_is_atomic_and_replaces(tmp_path: Path, small: data.Dataset) -> None:
-    path = tmp_path / "out" / "train.csv"
-    data.write_kaggle_csv(path, small.images, small.labels)
-    data.write_kaggle_csv(path, small.images[:5], small.labels[:5])
-    assert [p.name for p in path.parent.iterdir()] == ["train.csv"]
-    assert data.parse_csv(path).n == 5
-    assert oct(path.stat().st_mode & 0o777) == "0o644"
-
-
-def test_float_images_with_whole_values_are_written(tmp_path: Path, small: data.Dataset) -> None:
-    path = data.write_kaggle_csv(tmp_path / "t.csv", small.images.astype(np.float32), small.labels)
-    np.testing.assert_array_equal(data.parse_csv(path).images, small.images)
 
 
 # --------------------------------------------------------------------------- the committed sample
@@ -151,12 +100,12 @@ def test_find_data_falls_back_to_the_sample(tmp_dirs, sample_train: data.Dataset
 
 
 def test_find_data_prefers_kaggle_files(tmp_dirs, small: data.Dataset) -> None:
-    data.write_kaggle_csv(tmp_dirs.data / "train.csv.gz", small.images, small.labels)
+    kaggle_csv.write_kaggle_csv(tmp_dirs.data / "train.csv.gz", small.images, small.labels)
     files = data.find_data()
     assert files.source == data.SOURCE_KAGGLE
     assert files.train == tmp_dirs.data / "train.csv.gz" and files.test is None
     assert data.load_test(files) is None
-    data.write_kaggle_csv(tmp_dirs.data / "test.csv", small.images[:7])
+    kaggle_csv.write_kaggle_csv(tmp_dirs.data / "test.csv", small.images[:7])
     files = data.find_data()
     assert files.test == tmp_dirs.data / "test.csv"
     assert data.load_test(files).n == 7
@@ -188,8 +137,8 @@ def kaggle_zip(path: Path, train: bytes | None, test: bytes | None, folder: str 
 
 
 def test_find_data_unpacks_kaggles_zip(tmp_dirs, small: data.Dataset) -> None:
-    train_bytes = data.to_csv_bytes(small.images, small.labels)
-    test_bytes = data.to_csv_bytes(small.images[:9])
+    train_bytes = kaggle_csv.to_csv_bytes(small.images, small.labels)
+    test_bytes = kaggle_csv.to_csv_bytes(small.images[:9])
     kaggle_zip(tmp_dirs.data / "digit-recognizer.zip", train_bytes, test_bytes)
     files = data.find_data()
     assert files.source == data.SOURCE_KAGGLE
@@ -209,8 +158,8 @@ def test_find_data_unpacks_kaggles_zip(tmp_dirs, small: data.Dataset) -> None:
 def test_load_zip_reads_members_in_a_folder(tmp_path: Path, small: data.Dataset) -> None:
     path = kaggle_zip(
         tmp_path / "dr.zip",
-        data.to_csv_bytes(small.images, small.labels),
-        data.to_csv_bytes(small.images[:3]),
+        kaggle_csv.to_csv_bytes(small.images, small.labels),
+        kaggle_csv.to_csv_bytes(small.images[:3]),
         folder="digit-recognizer/",
     )
     for source in (path, path.read_bytes()):
@@ -231,7 +180,7 @@ def test_load_zip_reads_members_in_a_folder(tmp_path: Path, small: data.Dataset)
     [(True, False, "no test.csv"), (False, True, "no train.csv"), (False, False, "no train.csv or test.csv")],
 )
 def test_zip_missing_a_member_names_it(tmp_dirs, small, train: bool, test: bool, missing: str) -> None:
-    body = data.to_csv_bytes(small.images[:2], small.labels[:2])
+    body = kaggle_csv.to_csv_bytes(small.images[:2], small.labels[:2])
     kaggle_zip(tmp_dirs.data / "digit-recognizer.zip", body if train else None, body if test else None)
     with pytest.raises(ValueError, match=f"digit-recognizer.zip: the zip has {missing} "):
         data.find_data()
@@ -239,7 +188,7 @@ def test_zip_missing_a_member_names_it(tmp_dirs, small, train: bool, test: bool,
 
 
 def test_zip_with_a_bad_member_writes_nothing(tmp_dirs, small: data.Dataset) -> None:
-    good = data.to_csv_bytes(small.images[:2], small.labels[:2])
+    good = kaggle_csv.to_csv_bytes(small.images[:2], small.labels[:2])
     kaggle_zip(tmp_dirs.data / "digit-recognizer.zip", good, good)  # test.csv has a label column
     with pytest.raises(ValueError, match="digit-recognizer.zip/test.csv: this is a training file"):
         data.find_data()
@@ -253,13 +202,25 @@ def test_not_a_zip(tmp_path: Path) -> None:
         data.parse_csv((CORPUS / "kaggle.zip").read_bytes())
 
 
+def test_zip_without_the_csvs() -> None:
+    with pytest.raises(
+        ValueError, match=r"no_csvs.zip: the zip has no train.csv or test.csv \(found: readme"
+    ):
+        data.load_zip(CORPUS / "no_csvs.zip")
+    with pytest.raises(ValueError, match="only_train.zip: the zip has no test.csv"):
+        data.load_zip(CORPUS / "only_train.zip")
+    train, test = data.load_zip(CORPUS / "kaggle.zip")
+    assert (train.n, test.n) == (3, 3)
+
+
 # --------------------------------------------------------------------------- the cache
 
 
 def test_second_load_is_a_cache_hit(tmp_dirs, small: data.Dataset, monkeypatch) -> None:
-    path = data.write_kaggle_csv(tmp_dirs.data / "train.csv", small.images, small.labels)
+    path = kaggle_csv.write_kaggle_csv(tmp_dirs.data / "train.csv", small.images, small.labels)
     first = data.load_csv(path, expect_labels=True)
     assert len(cache_files(tmp_dirs.cache)) == 1
+    assert len(list(tmp_dirs.cache.iterdir())) == 1  # no temporary file left beside it
 
     def no_parsing(*args, **kwargs):
         raise AssertionError("parsed again despite a valid cache")
@@ -278,7 +239,7 @@ def test_second_load_is_a_cache_hit(tmp_dirs, small: data.Dataset, monkeypatch) 
 
 
 def test_edited_file_is_parsed_again(tmp_dirs, small: data.Dataset) -> None:
-    path = data.write_kaggle_csv(tmp_dirs.data / "train.csv", small.images, small.labels)
+    path = kaggle_csv.write_kaggle_csv(tmp_dirs.data / "train.csv", small.images, small.labels)
     assert data.load_csv(path).labels[0] == small.labels[0]
     # Same size, same modification time, edited in place: still noticed.
     body = bytearray(path.read_bytes())
@@ -292,14 +253,14 @@ def test_edited_file_is_parsed_again(tmp_dirs, small: data.Dataset) -> None:
     assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
     assert data.load_csv(path).labels[0] == new_label
     # Replaced by a different file: parsed again; only the newest copy stays cached.
-    data.write_kaggle_csv(path, small.images[:4], small.labels[:4])
+    kaggle_csv.write_kaggle_csv(path, small.images[:4], small.labels[:4])
     assert data.load_csv(path).n == 4
     assert len(cache_files(tmp_dirs.cache)) == 1
 
 
 def test_same_name_in_two_folders_keeps_both_cached(tmp_dirs, small: data.Dataset) -> None:
-    a = data.write_kaggle_csv(tmp_dirs.data / "a" / "train.csv", small.images[:3], small.labels[:3])
-    b = data.write_kaggle_csv(tmp_dirs.data / "b" / "train.csv", small.images[:5], small.labels[:5])
+    a = kaggle_csv.write_kaggle_csv(tmp_dirs.data / "a" / "train.csv", small.images[:3], small.labels[:3])
+    b = kaggle_csv.write_kaggle_csv(tmp_dirs.data / "b" / "train.csv", small.images[:5], small.labels[:5])
     assert (data.load_csv(a).n, data.load_csv(b).n) == (3, 5)
     assert len(cache_files(tmp_dirs.cache)) == 2
     assert (data.load_csv(a).n, data.load_csv(b).n) == (3, 5)
@@ -317,7 +278,7 @@ def test_same_name_in_two_folders_keeps_both_cached(tmp_dirs, small: data.Datase
     ids=["truncated", "garbage", "trailing", "empty", "wrong-count"],
 )
 def test_damaged_cache_is_ignored(tmp_dirs, small: data.Dataset, damage) -> None:
-    path = data.write_kaggle_csv(tmp_dirs.data / "train.csv", small.images, small.labels)
+    path = kaggle_csv.write_kaggle_csv(tmp_dirs.data / "train.csv", small.images, small.labels)
     data.load_csv(path)
     (cache,) = cache_files(tmp_dirs.cache)
     cache.write_bytes(damage(cache.read_bytes()))
@@ -332,7 +293,7 @@ def test_bad_file_is_not_cached_and_use_cache_false_writes_nothing(tmp_dirs, sma
     bad.write_bytes((CORPUS / "pixel_256.csv").read_bytes())
     with pytest.raises(ValueError, match="row 3, column pixel5"):
         data.load_csv(bad)
-    good = data.write_kaggle_csv(tmp_dirs.data / "good.csv", small.images, small.labels)
+    good = kaggle_csv.write_kaggle_csv(tmp_dirs.data / "good.csv", small.images, small.labels)
     assert data.load_csv(good, use_cache=False).n == 60
     assert cache_files(tmp_dirs.cache) == []
 
@@ -341,7 +302,7 @@ def test_unwritable_cache_only_costs_speed(tmp_dirs, small, monkeypatch) -> None
     blocker = tmp_dirs.cache / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("DRS_CACHE_DIR", str(blocker / "cache"))
-    path = data.write_kaggle_csv(tmp_dirs.data / "train.csv", small.images, small.labels)
+    path = kaggle_csv.write_kaggle_csv(tmp_dirs.data / "train.csv", small.images, small.labels)
     assert data.load_csv(path).n == data.load_csv(path).n == 60
 
 
@@ -462,272 +423,3 @@ def test_user_digit_refused(tmp_dirs, image, label, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         data.append_user_digit(image, label)
     assert not (tmp_dirs.data / "user_digits.csv").exists()
-
-
-# --------------------------------------------------------------------------- MNIST download
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:  # keep test output clean
-        pass
-
-
-@pytest.fixture
-def local_server(tmp_path: Path):
-    """An HTTP server on 127.0.0.1 serving files from a temporary folder; yields (folder, url)."""
-    folder = tmp_path / "www"
-    folder.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_download_mnist_from_a_local_server(tmp_dirs, local_server, sample_train) -> None:
-    www, url = local_server
-    x, y = sample_train.images[:250], sample_train.labels[:250].astype(np.uint8)
-    np.savez(www / "mnist.npz", x_train=x[:200], y_train=y[:200], x_test=x[200:], y_test=y[200:])
-    path = data.download_mnist(f"{url}/mnist.npz")
-    assert path == tmp_dirs.data / "mnist-full.csv"
-    ds = data.parse_csv(path, expect_labels=True)
-    np.testing.assert_array_equal(ds.images, x)
-    np.testing.assert_array_equal(ds.labels, y)
-    assert '"rows": 250' in (tmp_dirs.data / "mnist-full.json").read_text()
-    files = data.find_data()
-    assert files.source == data.SOURCE_MNIST and files.train == path and files.test is None
-    assert data.load_train(files).source == data.SOURCE_MNIST
-    # Kaggle's own train.csv wins over the download.
-    data.write_kaggle_csv(tmp_dirs.data / "train.csv", x[:5], y[:5])
-    assert data.find_data().source == data.SOURCE_KAGGLE
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.mark.parametrize(
-    ("payload", "message"),
-    [
-        (b"<html>not found</html>", "is not an MNIST .npz file"),
-        (None, "could not download MNIST from .*404"),
-        ("missing-key", "is not an MNIST .npz file"),
-        ("wrong-shape", "has images of shape"),
-        ("bad-label", "has bad values: labels must be digits 0..9"),
-        ("refused", "could not download MNIST from .*refused"),
-    ],
-)
-def test_bad_download_gives_a_clear_error(tmp_dirs, local_server, payload, message: str) -> None:
-    www, url = local_server
-    x, y = np.zeros((4, 28, 28), np.uint8), np.arange(4, dtype=np.uint8)
-    if isinstance(payload, bytes):
-        (www / "mnist.npz").write_bytes(payload)
-    elif payload == "missing-key":
-        np.savez(www / "mnist.npz", x_train=x, y_train=y)
-    elif payload == "wrong-shape":
-        np.savez(www / "mnist.npz", x_train=x[:, :14], y_train=y, x_test=x[:, :14], y_test=y)
-    elif payload == "bad-label":
-        np.savez(www / "mnist.npz", x_train=x, y_train=y + 7, x_test=x, y_test=y)
-    if payload == "refused":
-        url = f"http://127.0.0.1:{_free_port()}"
-    with pytest.raises(ValueError, match=message):
-        data.download_mnist(f"{url}/mnist.npz", timeout=5)
-    assert list(tmp_dirs.data.iterdir()) == []
-
-
-# --------------------------------------------------------------------------- bad files
-
-TRAIN, TEST = True, False
-BAD_FILES = [
-    # (file in tests/corpus, what the caller expects, words the message must contain)
-    ("empty.csv", TRAIN, ["empty.csv: the file is empty"]),
-    ("blank_lines.csv", None, ["the file is empty"]),
-    ("header_only.csv", TRAIN, ["header_only.csv: has a header but no rows"]),
-    ("wrong_header.csv", TRAIN, ["header column 7 is 'pixl5', expected 'pixel5'"]),
-    ("missing_header.csv", TRAIN, ["no header row", "label,pixel0..pixel783"]),
-    ("missing_header.csv", None, ["no header row", "(train) or pixel0..pixel783 (test)"]),
-    ("extra_column.csv", TRAIN, ["786 columns, expected 785", "extra column 'pixel784'"]),
-    ("missing_column.csv", TRAIN, ["784 columns, expected 785", "missing column 'pixel783'"]),
-    ("duplicated_column.csv", TRAIN, ["column 'pixel5' appears twice"]),
-    ("label_not_first.csv", None, ["label column must come first"]),
-    ("semicolons.csv", TRAIN, ["separated by semicolons", "expected commas"]),
-    ("short_row.csv", TRAIN, ["row 2 has 784 values, expected 785"]),
-    ("long_row.csv", TRAIN, ["row 2 has 786 values, expected 785"]),
-    ("text_pixel.csv", TRAIN, ["row 3, column pixel5: 'abc' is not a number", "0..255"]),
-    ("empty_cell.csv", TRAIN, ["row 3, column pixel5: empty cell", "0..255"]),
-    ("nan_pixel.csv", TRAIN, ["row 3, column pixel5: 'NaN' is not a number"]),
-    ("float_pixel.csv", TRAIN, ["row 3, column pixel5: 1.5 is not a whole number"]),
-    ("negative_pixel.csv", TRAIN, ["row 3, column pixel5: -1 is out of range", "0..255"]),
-    ("pixel_256.csv", TRAIN, ["row 3, column pixel5: 256 is out of range", "0..255"]),
-    ("label_10.csv", TRAIN, ["row 2, column label: 10 is out of range", "digit 0..9"]),
-    ("label_minus1.csv", TRAIN, ["row 2, column label: -1 is out of range", "digit 0..9"]),
-    ("label_letter.csv", TRAIN, ["row 2, column label: 'a' is not a number", "digit 0..9"]),
-    ("test_bad_pixel.csv", TEST, ["row 2, column pixel783: 'x' is not a number"]),
-    ("test_valid.csv", TRAIN, ["this is a test file", "expected a training file"]),
-    ("train_valid.csv", TEST, ["this is a training file", "expected a test file"]),
-    ("binary_garbage.bin", None, ["binary_garbage.bin: not a text CSV"]),
-    ("train_utf16.csv", TRAIN, ["UTF-16", "UTF-8"]),
-    ("corrupt.csv.gz", TRAIN, ["corrupt.csv.gz: not a readable gzip file"]),
-    ("truncated.csv.gz", TRAIN, ["truncated.csv.gz: not a readable gzip file"]),
-    ("no_csvs.zip", TRAIN, ["no_csvs.zip: is a zip archive"]),
-]
-
-
-@pytest.mark.parametrize(
-    ("filename", "expect", "words"), BAD_FILES, ids=[f"{f}-{e}" for f, e, _ in BAD_FILES]
-)
-def test_bad_file_is_refused_with_a_clear_message(filename: str, expect, words: list[str]) -> None:
-    path = CORPUS / filename
-    assert path.stat().st_size < 100_000
-    with pytest.raises(ValueError) as caught:
-        data.parse_csv(path, expect_labels=expect)
-    message = str(caught.value)
-    assert message.startswith(filename + ": ")
-    for word in words:
-        assert word in message
-    # The same bytes uploaded give the same message under the upload's name.
-    with pytest.raises(ValueError) as again:
-        data.parse_csv(path.read_bytes(), name="upload.csv", expect_labels=expect)
-    assert str(again.value) == message.replace(filename, "upload.csv", 1)
-
-
-def test_zip_without_the_csvs() -> None:
-    with pytest.raises(
-        ValueError, match=r"no_csvs.zip: the zip has no train.csv or test.csv \(found: readme"
-    ):
-        data.load_zip(CORPUS / "no_csvs.zip")
-    with pytest.raises(ValueError, match="only_train.zip: the zip has no test.csv"):
-        data.load_zip(CORPUS / "only_train.zip")
-    train, test = data.load_zip(CORPUS / "kaggle.zip")
-    assert (train.n, test.n) == (3, 3)
-
-
-@pytest.mark.parametrize(
-    "filename", ["train_bom.csv", "train_crlf.csv", "train_spaces_floats.csv", "train_valid.csv"]
-)
-def test_odd_but_valid_spellings_are_accepted(filename: str) -> None:
-    reference = data.parse_csv(CORPUS / "train_valid.csv", expect_labels=True)
-    ds = data.parse_csv(CORPUS / filename, expect_labels=True)
-    np.testing.assert_array_equal(ds.images, reference.images)
-    np.testing.assert_array_equal(ds.labels, [0, 1, 2])
-    assert ds.images[0, 300 // 28, 300 % 28] == 100
-
-
-def test_garbage_without_zero_bytes(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="g.bin: not a UTF-8 text CSV"):
-        data.parse_csv(bytes(range(128, 256)) * 40, name="g.bin")
-
-
-def test_size_limits(tmp_path: Path, monkeypatch) -> None:
-    train = CORPUS / "train_valid.csv"
-    monkeypatch.setattr(data, "MAX_CSV_BYTES", 5_000)
-    with pytest.raises(ValueError, match=r"train_valid.csv: 11 KB is larger than the 4.9 KB limit"):
-        data.parse_csv(train)
-    with pytest.raises(ValueError, match="upload.csv: 11 KB is larger than the 4.9 KB limit"):
-        data.parse_csv(train.read_bytes(), name="upload.csv")
-    bomb = tmp_path / "bomb.csv.gz"
-    bomb.write_bytes(gzip.compress(train.read_bytes()))
-    assert bomb.stat().st_size < 5_000
-    with pytest.raises(ValueError, match="bomb.csv.gz: unpacks to more than the 4.9 KB limit"):
-        data.parse_csv(bomb)
-    with pytest.raises(ValueError, match="larger than the 4.9 KB limit"):
-        data.read_bytes_limited(io.BytesIO(train.read_bytes()), limit=data.MAX_CSV_BYTES)
-    monkeypatch.setattr(data, "MAX_CSV_BYTES", 50_000)
-    monkeypatch.setattr(data, "MAX_ROWS", 2)
-    with pytest.raises(ValueError, match="train_valid.csv: has more than 2 rows, the limit"):
-        data.parse_csv(train)
-    with pytest.raises(ValueError, match="up.csv: has more than 2 rows, the limit"):
-        data.parse_csv(train.read_bytes(), name="up.csv")
-
-
-@pytest.mark.parametrize("block", [None, 64 * 1024], ids=["1MB-pieces", "64KB-pieces"])
-def test_first_bad_cell_is_found_in_a_big_file(
-    tmp_path: Path, sample_train: data.Dataset, monkeypatch, block: int | None
-) -> None:
-    """Past the first chunk: the row number counts across chunks and pieces, in reading order."""
-    if block is not None:
-        monkeypatch.setattr(data, "_SLOW_BLOCK", block)
-    body = data.to_csv_bytes(sample_train.images[:3000], sample_train.labels[:3000])
-    lines = body.split(b"\n")
-    cells = lines[2501].split(b",")  # data row 2501
-    cells[101] = b"7.25"  # column pixel100
-    lines[2501] = b",".join(cells)
-    lines[2900] = b"12" + lines[2900][1:]  # a later problem in another column
-    big = tmp_path / "big.csv"
-    big.write_bytes(b"\n".join(lines))
-    assert big.stat().st_size > 3 * data._SLOW_BLOCK
-    with pytest.raises(ValueError, match=r"big.csv: row 2501, column pixel100: 7.25 is not a whole number"):
-        data.parse_csv(big)
-    lines[2501] = b",".join(cells[:-1])
-    big.write_bytes(b"\n".join(lines))
-    with pytest.raises(ValueError, match=r"big.csv: row 2501 has 784 values, expected 785"):
-        data.parse_csv(big)
-
-
-def test_unusual_spellings_across_chunks_are_accepted(tmp_path: Path, sample_train: data.Dataset) -> None:
-    n = 1500
-    body = data.to_csv_bytes(sample_train.images[:n], sample_train.labels[:n]).replace(b"\n0,", b"\n 0.0 ,")
-    path = tmp_path / "odd.csv"
-    path.write_bytes(body)
-    assert path.stat().st_size > 2 * data._SLOW_BLOCK and body.count(b" 0.0 ,") > 100
-    ds = data.parse_csv(path, expect_labels=True)
-    np.testing.assert_array_equal(ds.images, sample_train.images[:n])
-    np.testing.assert_array_equal(ds.labels, sample_train.labels[:n])
-
-
-def test_old_format_cache_files_are_removed(tmp_dirs, small: data.Dataset) -> None:
-    path = data.write_kaggle_csv(tmp_dirs.data / "train.csv", small.images, small.labels)
-    stale = tmp_dirs.cache / "train.csv.0123456789abcdef.npz"
-    other = tmp_dirs.cache / "test.csv.0123456789abcdef.npz"
-    stale.write_bytes(b"old")
-    other.write_bytes(b"old")
-    data.load_csv(path)
-    assert not stale.exists() and other.exists()
-    assert len(cache_files(tmp_dirs.cache)) == 1
-
-
-@pytest.mark.parametrize(
-    ("cell", "value"),
-    [
-        (b"7", 7),
-        (b" 7 ", 7),
-        (b"+5", 5),
-        (b"7.0", 7),
-        (b"5.", 5),
-        (b".5e1", 5),
-        (b"1e2", 100),
-        (b'"9"', 9),
-        (b"0x1F", 31),
-    ],
-)
-def test_cell_spellings_that_mean_an_integer(cell: bytes, value: int) -> None:
-    row = [b"0"] * 784
-    row[42] = cell
-    ds = data.parse_csv(",".join(data.PIXEL_COLUMNS).encode() + b"\n" + b",".join(row) + b"\n")
-    assert ds.images.reshape(-1)[42] == value and ds.images.sum() == value
-
-
-@pytest.mark.parametrize(
-    ("cell", "problem"),
-    [
-        (b"1_0", "'1_0' is not a number"),
-        ("٣".encode(), "'٣' is not a number"),
-        (b"inf", "'inf' is not a number"),
-        (b"0x100", "0x100 is out of range"),
-        (b"0x1G", "'0x1G' is not a number"),
-        (b"2.5e-1", "2.5e-1 is not a whole number"),
-        (b"1e3", "1e3 is out of range"),
-        (b"99999999999", "99999999999 is out of range"),
-    ],
-)
-def test_cell_spellings_that_are_refused(cell: bytes, problem: str) -> None:
-    row = [b"0"] * 784
-    row[42] = cell
-    with pytest.raises(ValueError, match=f"^t.csv: row 1, column pixel42: {problem}"):
-        data.parse_csv(",".join(data.PIXEL_COLUMNS).encode() + b"\n" + b",".join(row) + b"\n", name="t.csv")

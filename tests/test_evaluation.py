@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from core import data, evaluation, prediction, registry
+from core import data, evaluation, kaggle_csv, prediction, registry
 
 # Six digits, three classes used; probabilities on digits 0..2 (7..9 get nothing).
 #   row  true  probabilities (0, 1, 2)  predicted  confidence  right?
@@ -320,7 +320,9 @@ def test_cli_evaluate_prints_json(tmp_dirs, sample_subset, sample_train, capsys)
     from core import cli
 
     _save_forest(sample_subset, "rf")
-    path = data.write_kaggle_csv(tmp_dirs.data / "train.csv", sample_subset.images, sample_subset.labels)
+    path = kaggle_csv.write_kaggle_csv(
+        tmp_dirs.data / "train.csv", sample_subset.images, sample_subset.labels
+    )
     assert cli.main(["evaluate", "--data", str(path), "--model", "rf"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) >= {"accuracy", "log_loss", "per_class", "confusion", "ece", "n", "model", "warning"}
@@ -329,7 +331,7 @@ def test_cli_evaluate_prints_json(tmp_dirs, sample_subset, sample_train, capsys)
     assert set(out["per_class"]) == {str(d) for d in range(10)}
 
     # Unseen digits: the next 300 of the sample, evaluated whole, without a warning.
-    fresh = data.write_kaggle_csv(tmp_dirs.data / "fresh.csv", sample_train.images[600:900],
+    fresh = kaggle_csv.write_kaggle_csv(tmp_dirs.data / "fresh.csv", sample_train.images[600:900],
                                   sample_train.labels[600:900])
     assert cli.main(["evaluate", "--data", str(fresh), "--model", "rf"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -341,7 +343,7 @@ def test_cli_evaluate_prints_json(tmp_dirs, sample_subset, sample_train, capsys)
 
     # A mix of training and new digits: the training ones are left out, and the warning says so.
     train_idx, _ = data.split_indices(sample_subset.labels, val_fraction=0.2, seed=0)
-    mixed = data.write_kaggle_csv(
+    mixed = kaggle_csv.write_kaggle_csv(
         tmp_dirs.data / "mixed.csv",
         np.concatenate([sample_train.images[600:700], sample_subset.images[train_idx[:50]]]),
         np.concatenate([sample_train.labels[600:700], sample_subset.labels[train_idx[:50]]]),

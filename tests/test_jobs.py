@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import data, jobs, prediction, processes, registry, runs, serving, status
+from core import data, jobs, kaggle_csv, prediction, processes, registry, runs, serving, status
 from core.training import TrainConfig
 
 pytestmark = pytest.mark.slow  # each test starts real job processes (TensorFlow, a few epochs)
@@ -29,7 +29,7 @@ def _wait(predicate, timeout: float, what: str, poll: float = 0.1):
 
 @pytest.fixture
 def small_file(tmp_dirs, sample_train) -> tuple[data.Dataset, Path]:
-    path = data.write_kaggle_csv(tmp_dirs.data / "train.csv", sample_train.images[:1500],
+    path = kaggle_csv.write_kaggle_csv(tmp_dirs.data / "train.csv", sample_train.images[:1500],
                                  sample_train.labels[:1500])
     return data.load_csv(path, expect_labels=True, source_kind=data.SOURCE_KAGGLE), path
 
@@ -126,7 +126,7 @@ def test_a_failed_job_records_its_error_and_the_other_runs_are_untouched(small_f
     ds, path = small_file
     done = _start(small_file, "good", epochs=1)
     _wait(lambda: runs.read_run(done).status == status.DONE, 120, "the good run")
-    changed = data.write_kaggle_csv(path, ds.images[:100], ds.labels[:100])  # other digits, same file
+    changed = kaggle_csv.write_kaggle_csv(path, ds.images[:100], ds.labels[:100])  # other digits, same file
     name = _start((ds, changed), "doomed", epochs=1)
     view = _wait(lambda: (v := runs.read_run(name)).status == status.FAILED and v, 120, "the failure")
     assert "train.csv changed since the run was started" in view.meta["error"]

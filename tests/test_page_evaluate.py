@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import data, evaluation, job_process, jobs, prediction, registry
+from core import data, evaluation, job_process, jobs, kaggle_csv, prediction, registry
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "3_📊_Evaluate.py")
 N_ROWS = 1000  # the first 1,000 sample digits: the models' training data
@@ -26,7 +26,7 @@ def env(tmp_path_factory, sample_train):
     dirs = {k: base / k for k in ("data", "models", "cache", "empty")}
     for folder in dirs.values():
         folder.mkdir()
-    path = data.write_kaggle_csv(dirs["data"] / "train.csv", sample_train.images[:N_ROWS],
+    path = kaggle_csv.write_kaggle_csv(dirs["data"] / "train.csv", sample_train.images[:N_ROWS],
                                  sample_train.labels[:N_ROWS])
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DRS_DATA_DIR", str(dirs["data"]))

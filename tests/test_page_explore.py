@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core import data
+from core import data, kaggle_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "pages" / "1_🔍_Explore.py"
@@ -144,8 +144,8 @@ def _write_planted(folder: Path, sample: data.Dataset, sample_test: data.Dataset
     images[7] = 0  # A blank "2" at row 8.
     test = sample_test.images[:10].copy()
     test[1] = images[10]  # Test row 2 is training row 11.
-    data.write_kaggle_csv(folder / "train.csv", images, labels)
-    data.write_kaggle_csv(folder / "test.csv", test)
+    kaggle_csv.write_kaggle_csv(folder / "train.csv", images, labels)
+    kaggle_csv.write_kaggle_csv(folder / "test.csv", test)
     return images
 
 
@@ -179,7 +179,9 @@ def test_page_reports_every_planted_problem_with_example_images(tmp_dirs, sample
 
 
 def test_page_without_a_test_set_says_so_and_still_checks_train(tmp_dirs, sample_train):
-    data.write_kaggle_csv(tmp_dirs.data / "train.csv", sample_train.images[:200], sample_train.labels[:200])
+    kaggle_csv.write_kaggle_csv(
+        tmp_dirs.data / "train.csv", sample_train.images[:200], sample_train.labels[:200]
+    )
     at = _run()
     assert {m.label: m.value for m in at.metric}["Test digits"] == "none"
     assert any("no test set" in i.value for i in at.info)
@@ -199,7 +201,9 @@ def test_page_does_not_import_tensorflow(tmp_dirs, sample_train):
 
     On 300 sample digits (every tab still runs) to keep the fresh start quick.
     """
-    data.write_kaggle_csv(tmp_dirs.data / "train.csv", sample_train.images[:300], sample_train.labels[:300])
+    kaggle_csv.write_kaggle_csv(
+        tmp_dirs.data / "train.csv", sample_train.images[:300], sample_train.labels[:300]
+    )
     code = (
         "import sys\n"
         "from streamlit.testing.v1 import AppTest\n"

@@ -100,9 +100,10 @@ def test_bad_data_file_is_one_error_line_and_the_page_stops(isolated):
 def _upload_script():
     import streamlit as st
 
+    from core import kaggle_csv
     from studio import datasets
 
-    good = datasets.data.to_csv_bytes(datasets.train_set().images[:50], datasets.train_set().labels[:50])
+    good = kaggle_csv.to_csv_bytes(datasets.train_set().images[:50], datasets.train_set().labels[:50])
     _, changed = datasets.accept_upload("train", good, "mine.csv")
     st.metric("changed", str(changed))
     try:
@@ -164,9 +165,9 @@ def test_download_full_mnist_from_a_local_server(isolated, tmp_path, monkeypatch
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        import core.data
+        import core.mnist_download
 
-        monkeypatch.setattr(core.data, "MNIST_URL", f"http://127.0.0.1:{server.server_port}/mnist.npz")
+        monkeypatch.setattr(core.mnist_download, "MNIST_URL", f"http://127.0.0.1:{server.server_port}/mnist.npz")
         at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
         at.button(key="download_mnist").click().run()
         assert not at.exception

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import data, prediction, registry
+from core import data, kaggle_csv, kaggle_rows, prediction, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -348,20 +348,20 @@ def test_streamlit_upload_limit_is_set_and_within_the_parser_limit():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     mb = config["server"]["maxUploadSize"]
     assert isinstance(mb, int) and 80 <= mb <= 1024  # Kaggle's train.csv (73 MB) fits; no unlimited
-    assert mb * 2**20 <= data.MAX_CSV_BYTES  # what Streamlit accepts, core can parse
+    assert mb * 2**20 <= kaggle_csv.MAX_CSV_BYTES  # what Streamlit accepts, core can parse
     assert f"{mb} MB" in (ROOT / "Home.py").read_text()  # the page tells users the same limit
 
 
 @pytest.fixture
 def small_limit(monkeypatch):
     """A 10 KB limit, and parsers that fail the test if they are ever reached."""
-    monkeypatch.setattr(data, "MAX_CSV_BYTES", 10_000)
+    monkeypatch.setattr(kaggle_csv, "MAX_CSV_BYTES", 10_000)
 
     def never(*args, **kwargs):
         raise AssertionError("the parser ran on an oversize input")
 
-    monkeypatch.setattr(data, "_fast_parse", never)
-    monkeypatch.setattr(data, "_slow_parse", never)
+    monkeypatch.setattr(kaggle_rows, "fast_parse", never)
+    monkeypatch.setattr(kaggle_rows, "slow_parse", never)
     return 10_000
 
 
@@ -400,18 +400,3 @@ def test_zip_member_over_limit_refused(small_limit):
     payload = _zip({"train.csv": _big_csv(), "test.csv": b"pixel0\n0\n"})
     with pytest.raises(ValueError, match="train.csv is .* more than the .* limit"):
         data.load_zip(payload, name="dr.zip")
-
-
-def test_upload_stream_read_stops_at_the_limit():
-    class Stream:
-        asked: list[int] = []
-
-        def read(self, n: int = -1) -> bytes:
-            self.asked.append(n)
-            return b"x" * (n if n >= 0 else 10**7)
-
-    stream = Stream()
-    with pytest.raises(ValueError, match="larger than the"):
-        data.read_bytes_limited(stream, limit=1000)
-    assert stream.asked == [1001]
-    assert data.read_bytes_limited(io.BytesIO(b"abc"), limit=1000) == b"abc"

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import data, paths, prediction, registry, submission
+from core import data, kaggle_csv, paths, prediction, registry, submission
 from core.charts import submission as charts
 
 MLP_BOUND = 0.88  # two mlp epochs on the sample score 0.935 on its test digits (measured); margin
@@ -233,7 +233,7 @@ def test_known_answers_sample_and_mnist_download(env, sample_test, sample_answer
     assert submission.known_answers(kaggle_like) is None  # no download yet
     mnist_images = np.concatenate([sample_train.images[:500], sample_test.images])
     mnist_labels = np.concatenate([sample_train.labels[:500], sample_answers])
-    data.write_kaggle_csv(env.data / "mnist-full.csv", mnist_images, mnist_labels)
+    kaggle_csv.write_kaggle_csv(env.data / "mnist-full.csv", mnist_images, mnist_labels)
     found = submission.known_answers(kaggle_like)
     assert found is not None and found.source == "mnist-download"
     np.testing.assert_array_equal(found.labels, sample_answers[order])

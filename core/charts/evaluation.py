@@ -8,18 +8,17 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.charts.common import montage
+from core.charts.common import CONTRAST, PRIMARY, digit_grid
+from core.checks import point_customdata
 from core.evaluation import CalibrationBins, row_normalise
 
 DIGITS = [str(d) for d in range(10)]
 RIGHT_SCALE = [[0.0, "#f0fdf4"], [1.0, "#4ade80"]]  # greens: the diagonal, digits read right
 WRONG_SCALE = [[0.0, "#fff7ed"], [0.15, "#fdba74"], [1.0, "#f87171"]]  # oranges to red: mistakes
-SERIES_COLORS = {"precision": "#4f46e5", "recall": "#f97316", "f1": "#0f766e"}
-TRAIN_COLOR, VAL_COLOR = "#4f46e5", "#f97316"
+SERIES_COLORS = {"precision": PRIMARY, "recall": CONTRAST, "f1": "#0f766e"}
 
 
 def _check_square(cm: np.ndarray) -> np.ndarray:
@@ -56,26 +55,7 @@ def confusion_figure(
         go.Heatmap(z=np.where(off == 0, np.nan, off), text=text, colorscale=WRONG_SCALE, zmin=0,
                    zmax=off_max, name="mistakes", **common),
     ])
-    t_idx, p_idx = np.meshgrid(np.arange(10), np.arange(10), indexing="ij")
-    shares = row_normalise(cm).ravel()
-    custom = np.stack([t_idx.ravel(), p_idx.ravel(), cm.ravel(), shares], axis=1)
-    fig.add_trace(
-        go.Scatter(
-            x=[DIGITS[p] for p in p_idx.ravel()],
-            y=[DIGITS[t] for t in t_idx.ravel()],
-            mode="markers",
-            marker=dict(size=30, symbol="square", color="rgba(0,0,0,0)"),
-            selected=dict(marker=dict(color="rgba(0,0,0,0)")),
-            unselected=dict(marker=dict(opacity=0)),
-            customdata=custom,
-            hovertemplate=(
-                "true %{customdata[0]}, predicted %{customdata[1]}: %{customdata[2]:,} digits "
-                "(%{customdata[3]:.1%} of the true digit)<extra>click to see them</extra>"
-            ),
-            name="cells",
-            showlegend=False,
-        )
-    )
+    fig.add_trace(_cell_targets(cm))
     if selected is not None:
         t, p = selected
         fig.add_shape(type="rect", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5,
@@ -93,16 +73,35 @@ def confusion_figure(
     return fig
 
 
-def selected_cell(points: Sequence[Mapping]) -> tuple[int, int] | None:
-    """The `(true, predicted)` cell of the first clicked confusion-matrix point, if any.
+def _cell_targets(cm: np.ndarray) -> go.Scatter:
+    """An invisible square on each cell of the matrix, carrying `[true, predicted, count, share]`,
+    so that a click selects a cell (Plotly cannot select heatmap cells themselves)."""
+    t_idx, p_idx = np.meshgrid(np.arange(10), np.arange(10), indexing="ij")
+    shares = row_normalise(cm).ravel()
+    return go.Scatter(
+        x=[DIGITS[p] for p in p_idx.ravel()],
+        y=[DIGITS[t] for t in t_idx.ravel()],
+        mode="markers",
+        marker=dict(size=30, symbol="square", color="rgba(0,0,0,0)"),
+        selected=dict(marker=dict(color="rgba(0,0,0,0)")),
+        unselected=dict(marker=dict(opacity=0)),
+        customdata=np.stack([t_idx.ravel(), p_idx.ravel(), cm.ravel(), shares], axis=1),
+        hovertemplate=(
+            "true %{customdata[0]}, predicted %{customdata[1]}: %{customdata[2]:,} digits "
+            "(%{customdata[3]:.1%} of the true digit)<extra>click to see them</extra>"
+        ),
+        name="cells",
+        showlegend=False,
+    )
 
-    Streamlit hands a point's customdata over as a list or as a dict keyed "0", "1", ..."""
+
+def selected_cell(points: Sequence[Mapping]) -> tuple[int, int] | None:
+    """The `(true, predicted)` cell of the first clicked confusion-matrix point, if any (its
+    customdata read by `checks.point_customdata`)."""
     for p in points:
-        custom = p.get("customdata")
-        if isinstance(custom, Mapping):
-            custom = [custom.get(str(i), custom.get(i)) for i in range(2)]
-        if isinstance(custom, list | tuple) and len(custom) >= 2 and None not in custom[:2]:
-            return int(custom[0]), int(custom[1])
+        values = point_customdata(p, 2)
+        if values is not None:
+            return int(values[0]), int(values[1])
     return None
 
 
@@ -143,13 +142,13 @@ def reliability_figure(bins: CalibrationBins, *, ece: float | None = None) -> go
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06)
     fig.add_trace(go.Bar(
         x=centres[used], y=bins.accuracy[used], width=width * 0.95, name="accuracy",
-        marker_color="#4f46e5", customdata=np.stack([bins.confidence[used], bins.counts[used]], axis=1),
+        marker_color=PRIMARY, customdata=np.stack([bins.confidence[used], bins.counts[used]], axis=1),
         hovertemplate=("confidence %{customdata[0]:.3f}: right %{y:.1%} of %{customdata[1]:,} digits"
                        "<extra></extra>"),
     ), row=1, col=1)
     fig.add_trace(go.Scatter(
         x=centres[used], y=bins.confidence[used], mode="markers", name="mean confidence",
-        marker=dict(color="#f97316", symbol="line-ew-open", size=16, line=dict(width=3)),
+        marker=dict(color=CONTRAST, symbol="line-ew-open", size=16, line=dict(width=3)),
         hovertemplate="mean confidence %{y:.3f}<extra></extra>",
     ), row=1, col=1)
     fig.add_trace(go.Scatter(
@@ -178,7 +177,7 @@ def history_figure(history: pd.DataFrame) -> go.Figure:
         raise ValueError("no training history to plot")
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"), horizontal_spacing=0.08)
     for col, metric in ((1, "loss"), (2, "accuracy")):
-        series = ((metric, "training", TRAIN_COLOR), (f"val_{metric}", "validation", VAL_COLOR))
+        series = ((metric, "training", PRIMARY), (f"val_{metric}", "validation", CONTRAST))
         for key, label, color in series:
             if key not in history or history[key].isna().all():
                 continue
@@ -200,12 +199,12 @@ def comparison_figure(table: pd.DataFrame) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=("accuracy (higher is better)",
                                                         "log loss (lower is better)"))
     names = list(table["model"])
-    fig.add_trace(go.Bar(x=names, y=table["accuracy"], marker_color="#4f46e5", name="accuracy",
+    fig.add_trace(go.Bar(x=names, y=table["accuracy"], marker_color=PRIMARY, name="accuracy",
                          text=[f"{a:.2%}" for a in table["accuracy"]], textposition="outside",
                          customdata=table["errors"],
                          hovertemplate="%{x}: %{y:.4f} (%{customdata:,} errors)<extra></extra>"),
                   row=1, col=1)
-    fig.add_trace(go.Bar(x=names, y=table["log loss"], marker_color="#f97316", name="log loss",
+    fig.add_trace(go.Bar(x=names, y=table["log loss"], marker_color=CONTRAST, name="log loss",
                          text=[f"{v:.3f}" for v in table["log loss"]], textposition="outside",
                          hovertemplate="%{x}: %{y:.4f}<extra></extra>"), row=1, col=2)
     low = float(table["accuracy"].min())
@@ -233,29 +232,9 @@ def gallery_figure(
     images: np.ndarray, captions: Sequence[str], *, cols: int = 10, row_height: int = 70
 ) -> go.Figure:
     """Digits `(n, 28, 28)` in a grid with a caption under each (mistakes, a confusion cell,
-    disagreements): one image trace, as `common.digit_grid` draws it.
-
-    The captions are set in one layout update: adding them one by one (`add_annotation`) costs
-    ~10 ms each, which for 40 digits was most of the page's drawing time.
-    """
-    images = np.asarray(images, dtype=np.uint8)
+    disagreements), drawn by `common.digit_grid` with light captions on the dark band."""
     if len(images) == 0:
         raise ValueError("a gallery needs at least one image")
     if len(captions) != len(images):
         raise ValueError(f"expected {len(images)} captions, got {len(captions)}")
-    cols = min(cols, len(images))
-    side, pad = images.shape[1], 10
-    # Room under the last row too, so its captions sit on the same dark band as the others.
-    pic = np.pad(montage(images, cols=cols, pad=pad, fill=0), ((0, pad), (0, 0)))
-    fig = px.imshow(pic, binary_string=True)
-    notes = []
-    for i, cap in enumerate(captions):
-        r, c = divmod(i, cols)
-        notes.append(dict(x=c * (side + pad) + side / 2, y=r * (side + pad) + side + pad / 2 - 1, text=cap,
-                          showarrow=False, font=dict(size=10, color="#e5e7eb"), yanchor="middle"))
-    rows = -(-len(images) // cols)
-    fig.update_layout(annotations=notes, margin=dict(l=0, r=0, t=0, b=0), height=max(120, rows * row_height))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_traces(hoverinfo="skip", hovertemplate=None)
-    return fig
+    return digit_grid(images, captions, cols=cols, row_height=row_height, caption_color="#e5e7eb")

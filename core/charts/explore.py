@@ -10,10 +10,10 @@ import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 
-from core.charts.common import DIGIT_COLORS, montage
+from core.charts.common import CONTRAST, DIGIT_COLORS, PRIMARY, montage
 from core.exploration import INK_LEVEL, MIN_INK_PIXELS, Embedding
 
-SET_COLORS = {"train": "#4f46e5", "test": "#f97316"}  # Indigo (the theme) and a contrasting orange.
+SET_COLORS = {"train": PRIMARY, "test": CONTRAST}
 _FALLBACK_SET_COLORS = px.colors.qualitative.Safe
 
 
@@ -150,7 +150,7 @@ def intensity_histogram_figure(counts: np.ndarray, *, title: str | None = None) 
     parts = [
         ("background (0)", slice(0, 1), "#9ca3af"),
         (f"faint edge (1–{INK_LEVEL})", slice(1, INK_LEVEL + 1), "#a5b4fc"),
-        (f"ink ({INK_LEVEL + 1}–255)", slice(INK_LEVEL + 1, 256), "#4f46e5"),
+        (f"ink ({INK_LEVEL + 1}–255)", slice(INK_LEVEL + 1, 256), PRIMARY),
     ]
     fig = go.Figure()
     for name, sl, color in parts:

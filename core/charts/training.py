@@ -13,9 +13,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-TRAIN_COLOR = "#4f46e5"  # the theme's indigo: what the model fits
-VAL_COLOR = "#f97316"  # orange: what it has not seen
-BATCH_COLOR = "rgba(79, 70, 229, 0.45)"  # the per-batch line, faint behind the per-epoch points
+from core.charts.common import CONTRAST, PRIMARY, faded
+
+BATCH_COLOR = faded(PRIMARY, 0.45)  # the per-batch line, faint behind the per-epoch points
 MAX_BATCH_POINTS = 2_000  # more points only slow the browser; the curve looks the same
 
 
@@ -71,8 +71,8 @@ def live_curves(
                 row=1, col=col,
             )
         for key, label, color, group in (
-            (metric, "train, per epoch", TRAIN_COLOR, "train"),
-            (f"val_{metric}", "validation, per epoch", VAL_COLOR, "val"),
+            (metric, "train, per epoch", PRIMARY, "train"),
+            (f"val_{metric}", "validation, per epoch", CONTRAST, "val"),
         ):
             x, y = _finite(epochs, _column(history, key))
             if not len(y):
@@ -101,7 +101,7 @@ def lr_curve(history: Sequence[Mapping]) -> go.Figure:
     x, y = _finite(_column(history, "epoch"), _column(history, "learning_rate"))
     fig = go.Figure(
         go.Scatter(
-            x=x, y=y, mode="lines+markers", name="learning rate", line=dict(color=TRAIN_COLOR),
+            x=x, y=y, mode="lines+markers", name="learning rate", line=dict(color=PRIMARY),
             hovertemplate="epoch %{x}: %{y:.2e}<extra></extra>",
         )
     )
@@ -116,7 +116,7 @@ def throughput_curve(history: Sequence[Mapping]) -> go.Figure:
     """Training images per second in each epoch (the first one includes building the graph)."""
     x, y = _finite(_column(history, "epoch"), _column(history, "images_per_s"))
     fig = go.Figure(
-        go.Bar(x=x, y=y, name="images/s", marker_color=TRAIN_COLOR,
+        go.Bar(x=x, y=y, name="images/s", marker_color=PRIMARY,
                hovertemplate="epoch %{x}: %{y:,.0f} images/s<extra></extra>")
     )
     fig.update_layout(
@@ -154,7 +154,7 @@ def accuracy_comparison(rows: Sequence[Mapping]) -> go.Figure:
     labels = [str(r["label"]) for r in rows]
     acc = [float(r["accuracy"]) for r in rows]
     datasets = [str(r.get("dataset", "")) for r in rows]
-    palette = [TRAIN_COLOR, VAL_COLOR, "#10b981", "#6b7280"]
+    palette = [PRIMARY, CONTRAST, "#10b981", "#6b7280"]
     colors = {d: palette[i % len(palette)] for i, d in enumerate(dict.fromkeys(datasets))}
     fig = go.Figure(
         go.Bar(
