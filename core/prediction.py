@@ -41,6 +41,7 @@ class Predictor:
     name: str
     meta: dict
     runtime: Runtime = field(repr=False)
+    notice: str | None = None  # what had to be done to serve it (a stale copy made again), for people
 
     @property
     def kind(self) -> str:
@@ -88,17 +89,19 @@ def export_in_child(name: str, *, timeout: float = EXPORT_TIMEOUT_S) -> None:
                          f"(run `python -m core export {name}` to see more)")
 
 
-def _served(name: str) -> serving._Runtime:
+def _served(name: str) -> tuple[serving._Runtime, str | None]:
+    """The serving copy of `name`, made again first if it is missing or stale; and what was done."""
     folder = registry.model_dir(name)
     with _export_guard:
         lock = _export_locks.setdefault(name, threading.Lock())
     with lock:  # two sessions asking at once: one export, the other waits and loads it
         try:
-            return serving.load(folder)
-        except serving.StaleExport:
-            export_in_child(name)
+            return serving.load(folder), None
+        except serving.StaleExport as exc:
+            why = str(exc)
+        export_in_child(name)
         try:
-            return serving.load(folder)
+            return serving.load(folder), f"{why}: it was made again from model.keras"
         except serving.StaleExport as exc:
             raise ValueError(f"model {name!r}: {exc}") from None
 
@@ -112,7 +115,8 @@ def load(name: str | None = None) -> Predictor:
         return Predictor(name, meta, _Forest(registry.load_estimator(name)))
     if not (registry.model_dir(name) / registry.KERAS_FILE).is_file():
         raise ValueError(f"model {name!r} has no {registry.KERAS_FILE}: nothing to predict with")
-    return Predictor(name, meta, _served(name))
+    runtime, notice = _served(name)
+    return Predictor(name, meta, runtime, notice)
 
 
 def model_version(name: str) -> int:

@@ -12,6 +12,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -88,8 +89,10 @@ def start_probe(settings: dict) -> subprocess.Popen:
     """Measure these settings in a child process (`python -m core probe`), which remembers the result."""
     cmd = [sys.executable, "-m", "core", "probe", "--arch", settings["arch"], "--batch-size",
            str(int(settings["batch_size"])), "--augment", "on" if settings.get("augment") else "off"]
-    return subprocess.Popen(cmd, cwd=paths.ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, cwd=paths.ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
+    threading.Thread(target=proc.wait, name="reap-probe", daemon=True).start()  # no zombie left behind
+    return proc
 
 
 def estimate_seconds(settings: dict, n_train: int, n_val: int, measured: dict) -> float:

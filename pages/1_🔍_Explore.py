@@ -147,14 +147,16 @@ with tabs[5]:
         "keeps look-alike digits together. Click a point or draw a lasso to see the digits."
     )
     n_tsne = int(st.session_state["explore_tsne_n"])
-    pca = cache.pca(train.fingerprint, train, PCA_MAX_POINTS, 0)
-    with st.spinner(f"Running t-SNE on {min(n_tsne, train.n):,} digits (a few seconds, only once)…"):
-        tsne = cache.tsne(train.fingerprint, train, n_tsne, 0)
-    c1, c2 = st.columns(2)
-    for col, emb, key, title in (
-        (c1, pca, "explore_pca_map", f"PCA of {len(pca.indices):,} digits"),
-        (c2, tsne, "explore_tsne_map", f"t-SNE of {len(tsne.indices):,} digits"),
-    ):
+    try:
+        pca = cache.pca(train.fingerprint, train, PCA_MAX_POINTS, 0)
+        with st.spinner(f"Running t-SNE on {min(n_tsne, train.n):,} digits (a few seconds, only once)…"):
+            tsne = cache.tsne(train.fingerprint, train, n_tsne, 0)
+        maps = [(pca, "explore_pca_map", f"PCA of {len(pca.indices):,} digits"),
+                (tsne, "explore_tsne_map", f"t-SNE of {len(tsne.indices):,} digits")]
+    except ValueError as exc:  # a handful of uploaded digits: too few to map
+        st.info(f"No map of {train.name}: {exc}.")
+        maps = []
+    for col, (emb, key, title) in zip(st.columns(2), maps, strict=False):
         with col:
             event = st.plotly_chart(
                 charts.embedding_figure(emb, train.labels, title=title),

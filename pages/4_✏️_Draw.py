@@ -71,6 +71,7 @@ except (ValueError, OSError) as exc:
     st.stop()
 
 with right:
+    models.show_notice(model)
     if source is None:
         st.info("Draw a digit" if st.session_state["draw_input"] == DRAW else "Upload a picture of a digit")
         st.stop()

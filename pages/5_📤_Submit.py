@@ -94,6 +94,8 @@ if result is None:
         st.error(f"Prediction failed: {exc}")
         st.stop()
     bar.empty()
+    for name in names:
+        model_cache.show_notice(model_cache.load(name))
 
 prediction, done = result.prediction, result.done
 labels, confidence = prediction.labels, prediction.confidence

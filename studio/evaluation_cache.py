@@ -157,9 +157,11 @@ def predict_with_progress(name: str, version: int, fingerprint: str, ds: data.Da
                                         f"(once per model and data){eta}")
 
     try:
-        return predictions(name, version, fingerprint, ds, progress=report)
+        proba = predictions(name, version, fingerprint, ds, progress=report)
     finally:
         bar.empty()
+    models.show_notice(models.load(name))  # loaded (and cached) to predict just now
+    return proba
 
 
 @st.cache_data(show_spinner="Computing the metrics…", max_entries=16)

@@ -22,6 +22,18 @@ def load(name: str | None = None) -> prediction.Predictor:
     return _load(name, prediction.model_version(name))
 
 
+def show_notice(model: prediction.Predictor) -> None:
+    """Say once per visitor what serving the model took (e.g. a copy that did not match its
+    model.keras, made again), so nothing is repaired behind the user's back."""
+    if model.notice is None:
+        return
+    shown = st.session_state.setdefault("model_notices_shown", set())
+    key = (model.name, model.notice)
+    if key not in shown:
+        shown.add(key)
+        st.info(f"Note: {model.notice}.", icon="🔧")
+
+
 def choices() -> list[str]:
     """Names of the saved models, best first (cheap: reads meta.json files only)."""
     return [m.name for m in registry.list_models()]

@@ -133,3 +133,22 @@ def test_fine_tune_button_teaches_and_switches_to_the_new_model(env):
     assert any(s.value.startswith(f"Now using **{taught}**") for s in at.success)
     assert _shown_digit(at) is not None  # the same picture, read again by the new model
     registry.delete_model(taught)
+
+
+def test_a_serving_copy_that_does_not_match_its_model_is_made_again_and_the_page_says_so(env):
+    import json
+
+    import streamlit as st
+
+    from core import serving
+
+    sidecar_path = env.models / env.name / serving.EXPORT_FILE
+    sidecar = json.loads(sidecar_path.read_text())
+    sidecar_path.write_text(json.dumps({**sidecar, "keras_digest": "0" * 32}))
+    st.cache_resource.clear()  # as after a server restart
+    at = _upload(_app(), env.png)
+    notes = [i.value for i in at.info if i.value.startswith("Note:")]
+    assert notes == [f"Note: {env.name}: model.tflite was made from another model.keras: it was made again "
+                     "from model.keras."]
+    assert _shown_digit(at) == str(env.label)  # and the digit is read as before
+    assert serving.is_current(env.models / env.name)

@@ -12,7 +12,8 @@ from core.training import TrainConfig
 def as_file(ds: data.Dataset, folder: Path | None = None) -> tuple[data.Dataset, Path]:
     """A labelled dataset written as a Kaggle train.csv (the job process reads files), loaded back."""
     folder = Path(folder or tempfile.mkdtemp(prefix="train-"))
-    path = kaggle_csv.write_kaggle_csv(folder / f"{ds.name.split('.')[0] or 'train'}.csv", ds.images, ds.labels)
+    name = f"{ds.name.split('.')[0] or 'train'}.csv"
+    path = kaggle_csv.write_kaggle_csv(folder / name, ds.images, ds.labels)
     return data.load_csv(path, expect_labels=True, source_kind=ds.source), path
 
 

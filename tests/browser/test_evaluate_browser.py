@@ -37,11 +37,11 @@ def forest(app_env) -> str:
 
 
 def expected(app_env, monkeypatch):
-    from core import data, registry
+    from core import data, prediction
 
     monkeypatch.setenv("DRS_MODELS_DIR", str(app_env["models"]))
     monkeypatch.setenv("DRS_DATA_DIR", str(app_env["data"]))
-    model = registry.load_model(MODEL)
+    model = prediction.load(MODEL)
     images, labels = evaluation.validation_set(model.meta, data.load_train())
     return evaluation.evaluate(labels, model.predict_proba(images))
 
