@@ -1,8 +1,9 @@
 """How fast is loading a Kaggle-sized train.csv? Prints medians; asserts nothing.
 
-Builds a 42,000-row train.csv (Kaggle's size, ~73 MB) in a temporary folder by tiling the shared
-10,000 MNIST digits (`../shared/data/mnist-train-10k.csv.gz` beside the repository, or
-`--source FILE`; the committed 9,000-digit sample if neither is there), then times:
+Builds a 42,000-row train.csv (Kaggle's size, ~73 MB) in a temporary folder from the shared 42,000
+MNIST digits (`../shared/data/mnist-train-42k.csv.gz` beside the repository; the 10,000-digit
+file there, or `--source FILE`, or the committed 9,000-digit sample, tiled, if that is missing),
+then times:
 
 - pandas' default `read_csv` (the usual way; it neither validates nor reshapes),
 - our cold load: `load_csv(..., use_cache=False)` (parse + validate + reshape + fingerprint),
@@ -33,24 +34,25 @@ sys.path.insert(0, str(ROOT))
 
 from core import data, paths  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data" / "mnist-train-10k.csv.gz"
+SHARED_FILES = [ROOT.parent / "shared" / "data" / f"mnist-train-{size}.csv.gz" for size in ("42k", "10k")]
 TARGET_COLD_S = 1.0
 TARGET_WARM_S = 0.1
 
 
 def pick_source(requested: str | None) -> Path:
-    """The CSV to tile: --source, else the shared 10k digits, else the committed sample."""
+    """The CSV to tile: --source, else the shared 42k (or 10k) digits, else the committed sample."""
     if requested:
         path = Path(requested)
         if not path.is_file():
             sys.exit(f"--source {path}: no such file")
         return path
-    if SHARED.is_file():
-        return SHARED
+    for shared in SHARED_FILES:
+        if shared.is_file():
+            return shared
     fallback = paths.sample_dir() / "train.csv.gz"
     print(
-        f"note: {SHARED} not found (expected the shared data folder beside the repository); "
-        f"tiling the committed sample {fallback.relative_to(ROOT)} instead",
+        f"note: {SHARED_FILES[0].parent} has no MNIST file (expected the shared data folder beside the "
+        f"repository); tiling the committed sample {fallback.relative_to(ROOT)} instead",
         file=sys.stderr,
     )
     return fallback
@@ -93,7 +95,8 @@ def machine_load() -> str:
         return "load average unknown"
     cores = os.cpu_count() or 1
     busy = "busy" if one > 0.5 * cores else "quiet"
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {cores} cores: {busy}"
+    raw = Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").is_file() else ""
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {cores} cores: {busy} [{raw}]"
 
 
 def main() -> None:

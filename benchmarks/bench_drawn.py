@@ -10,9 +10,11 @@ ways (see `drawn_sets.py`) and reads each one exactly as the product does:
           through `inference.read_digit`.
 
 Also prints the accuracy on the same digits as given (28x28, no preprocessing), as the ceiling
-the redrawn sets are measured against. Goals: canvas >= 98%, paper >= 97%.
+the redrawn sets are measured against. Goals: canvas >= 98%, paper >= 97%. The model is
+`prediction.load(name)` (served by LiteRT, as the pages and the command line use it), read from
+a private copy of `models/`.
 
-    python benchmarks/bench_drawn.py [--model NAME] [--n 1000] [--no-strokes]
+    python benchmarks/bench_drawn.py [--model NAME] [--n 1000] [--no-strokes] [--show-errors]
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import benchkit  # noqa: E402
 import drawn_sets  # noqa: E402
 
-from core import inference, preprocess, registry  # noqa: E402
+from core import inference, prediction, preprocess  # noqa: E402
 
 
 def _read_all(read, items) -> tuple[np.ndarray, int]:
@@ -52,13 +55,18 @@ def main() -> None:
     parser.add_argument("--no-strokes", action="store_true", help="turn stroke-width normalisation off")
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-drawn-") as tmp:
+        benchkit.private_env(Path(tmp))
+        run(args)
 
-    model = registry.load_model(args.model)
+
+def run(args: argparse.Namespace) -> None:
+    model = prediction.load(args.model)
     if args.no_strokes:
         original = preprocess.preprocess
         preprocess.preprocess = lambda src, **kw: original(src, **{**kw, "normalise_strokes": False})
     val = (model.meta.get("metrics") or {}).get("val_accuracy")
-    print(f"model: {model.name} ({model.meta.get('arch')}, val_accuracy {val})")
+    print(f"model: {model.name} ({model.meta.get('arch')}, val_accuracy {val}); {benchkit.machine_line()}")
 
     digits, labels = drawn_sets.heldout_digits(args.n, seed=1)
     plain = model.predict_proba(digits)

@@ -1,213 +1,232 @@
-"""Memory of the Streamlit server with a Kaggle-sized data set: is it under ~1.5 GB?
+"""Memory of the Streamlit server with Kaggle-sized data and every page used, and around a training job.
 
-    python benchmarks/bench_memory.py            # Home, Explore, Draw (with a drawn digit)
-    python benchmarks/bench_memory.py --all      # then Evaluate (42,000 digits) and Submit (28,000)
+    python benchmarks/bench_memory.py            # the five pages, then a 1-epoch dr-cnn job from Train
+    python benchmarks/bench_memory.py --quick    # the same, the job a 1-epoch mlp (seconds, not minutes)
+    python benchmarks/bench_memory.py --no-job   # the five pages only
+    python benchmarks/bench_memory.py --no-job --server-env MALLOC_ARENA_MAX=2   # try a setting
 
-Makes a 42,000-row train.csv and a 28,000-row test.csv (Kaggle's sizes) by tiling the committed
-sample into a temporary data folder (with --all the training rows are the sample's test digits,
-which the shipped model never saw, so Evaluate has all 42,000 to predict), starts
-`streamlit run Home.py` on it with a copy of models/, opens the pages in Chromium so the data,
-the model and their caches are loaded, and prints the server's resident memory after each step
-(VmRSS, and the peak VmHWM, from /proc/<pid>/status).
-Streamlit Community Cloud's limit is about 2.7 GB; the design target is 1.5 GB.
+Writes a 42,000-row train.csv and a 28,000-row test.csv (Kaggle's sizes) into a private data
+folder: the training rows are 42,000 distinct MNIST digits the shipped model never trained on
+(rows 10,001-42,000 of the shared 42k file and the first 10,000 of the 18k holdout), so Evaluate
+has all 42,000 to predict; the test rows are the rest of the holdout and the sample's 1,000 test
+digits, tiled to 28,000, none of them in train.csv or seen by the model, so Submit predicts them
+all. (Without the shared files, the sample's test digits are tiled for both.) Then it starts
+`streamlit run Home.py` on that folder with a private copy of `models/`, cache and signing key,
+and drives Chromium through Home, Explore (every tab: statistics, PCA, t-SNE, quality checks),
+Draw (one digit drawn with the mouse), Evaluate (42,000 digits predicted, every tab) and Submit
+(28,000 digits predicted); it prints the server's resident memory after each step (VmRSS, and
+the peak VmHWM, from /proc/<pid>/status). Target: peak <= 350 MB.
+
+Then, unless --no-job, it opens Train, starts a job there (architecture, epochs and name typed in
+the page, the Start button clicked), reads the server's memory while the job runs (the page
+polls its files and redraws the live chart every second), and again once the job has ended and
+the page has shown its result. Target: after - before within 30 MB. The job runs in its own
+process; it, and every other process started here, is ended when the script ends.
+
+--server-env KEY=VALUE (repeatable) starts the server with that environment variable too: a way
+to try allocator settings (MALLOC_ARENA_MAX, ARROW_DEFAULT_MEMORY_POOL, ...) without changing code.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from core import data, kaggle_csv  # noqa: E402
+import benchkit  # noqa: E402
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-TARGET_MB = 1536
-KAGGLE_TRAIN, KAGGLE_TEST = 42_000, 28_000
-IDLE = """() => document.querySelector('[data-testid="stApp"]')
-    ?.getAttribute('data-test-script-state') === 'notRunning'"""
+TARGET_MB = 350
+TARGET_JOB_DELTA_MB = 30
 READING = '[aria-label="predicted digit"]'
+EXPLORE_TABS = ("Samples", "Mean & spread", "Pixels", "Train vs test", "2-D map", "Quality")
+EVALUATE_TABS = ("Per digit", "Mistakes", "Calibration", "Training history", "Compare models")
+SEVEN = [[(75, 65), (205, 65)], [(205, 65), (170, 130), (135, 225)]]
 
 
+def write_data(folder: Path) -> str:
+    """train.csv (42,000 labelled digits) and test.csv (28,000), none seen by the shipped model."""
+    kit = benchkit
+    if kit.TRAIN_42K.is_file() and kit.HOLDOUT_18K.is_file():
+        header, rows42 = kit.csv_lines(kit.TRAIN_42K)
+        _, held = kit.csv_lines(kit.HOLDOUT_18K)
+        test_header, sample_test = kit.csv_lines(kit.SAMPLE / "test.csv.gz")
+        kit.write_rows(folder / "train.csv", header, rows42[10_000:] + held[:10_000], kit.KAGGLE_TRAIN)
+        unlabelled = [line.split(b",", 1)[1] for line in held[10_000:]] + sample_test
+        kit.write_rows(folder / "test.csv", test_header, unlabelled, kit.KAGGLE_TEST)
+        return (f"train.csv: rows 10,001-42,000 of {kit.TRAIN_42K.name} + first 10,000 of "
+                f"{kit.HOLDOUT_18K.name}; test.csv: the other 8,000 of the holdout + the sample's 1,000 "
+                "test digits, tiled")
+    from core import data
 
-def memory_mb(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) of a process in MB: its resident memory now and at its peak."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0]) / 1024
-    return fields["VmRSS"], fields["VmHWM"]
-
-
-def make_kaggle_sized(folder: Path, *, unseen: bool) -> tuple[Path, Path]:
-    """train.csv (42,000 labelled rows) and test.csv (28,000 rows), tiled from the sample.
-
-    The training rows repeat the sample's 9,000 training digits; with `unseen`, its 1,000 test
-    digits (labelled with the kept answers) instead: a model trained on the sample never saw
-    those, so the Evaluate page (which refuses data overlapping a model's training digits) has
-    all 42,000 to evaluate."""
-    sample = data.paths.sample_dir()
-    test = data.parse_csv(sample / "test.csv.gz", expect_labels=False)
-    if unseen:
-        pool, pool_labels = test.images, data.sample_answers()
-    else:
-        train = data.parse_csv(sample / "train.csv.gz", expect_labels=True)
-        pool, pool_labels = train.images, train.labels
-    rows_train = np.arange(KAGGLE_TRAIN) % len(pool)
-    rows_test = np.arange(KAGGLE_TEST) % test.n
-    train_path = kaggle_csv.write_kaggle_csv(folder / "train.csv", pool[rows_train], pool_labels[rows_train])
-    test_path = kaggle_csv.write_kaggle_csv(folder / "test.csv", test.images[rows_test])
-    return train_path, test_path
+    header, sample_test = kit.csv_lines(kit.SAMPLE / "test.csv.gz")
+    answers = data.sample_answers()
+    labelled = [b"%d," % label + line for label, line in zip(answers, sample_test, strict=True)]
+    kit.write_rows(folder / "train.csv", b"label," + header, labelled, kit.KAGGLE_TRAIN)
+    kit.write_rows(folder / "test.csv", header, sample_test, kit.KAGGLE_TEST)
+    return "the sample's 1,000 test digits (labelled with its answers) tiled into both files"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Recorder:
+    """Prints and keeps the server's memory after each step."""
+
+    def __init__(self, server: benchkit.Server):
+        self.server, self.rows, self.t0 = server, [], time.time()
+
+    def __call__(self, step: str, page=None) -> tuple[float, float]:
+        errors = benchkit.shown_errors(page) if page is not None else ""
+        if errors:
+            step += f" [the page shows an error: {errors[:200]}]"
+        rss, hwm = self.server.memory_mb()
+        self.rows.append((step, rss, hwm))
+        print(f"{step:<58} RSS {rss:6.0f} MB   peak {hwm:6.0f} MB   ({time.time() - self.t0:5.0f} s)",
+              flush=True)
+        return rss, hwm
 
 
-def wait_idle(page, timeout_ms: float = 300_000) -> None:
-    """Until the script has run to the end (twice idle, half a second apart) and the network is quiet."""
-    deadline = time.time() + timeout_ms / 1000
-    while True:
-        page.wait_for_function(IDLE, timeout=max(1_000, (deadline - time.time()) * 1000))
-        page.wait_for_timeout(500)
-        if page.evaluate(IDLE):
+def draw(page, strokes) -> None:
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    for stroke in strokes:
+        x, y = stroke[0]
+        page.mouse.move(box["x"] + x, box["y"] + y)
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=12)
+        page.mouse.up()
+        page.wait_for_timeout(300)
+
+
+def visit_pages(page, url: str, record: Recorder) -> None:
+    page.goto(url)
+    benchkit.wait_idle(page)
+    record("Home (train and test loaded)", page)
+
+    page.goto(f"{url}/Explore")
+    benchkit.wait_idle(page)
+    for tab in EXPLORE_TABS:
+        page.get_by_role("tab", name=tab).click()
+        benchkit.wait_idle(page, network=False)
+    benchkit.wait_idle(page)
+    record("Explore (stats, PCA, t-SNE, quality checks)", page)
+
+    page.goto(f"{url}/Draw")
+    benchkit.wait_idle(page)
+    draw(page, SEVEN)
+    page.locator(READING).wait_for()
+    benchkit.wait_idle(page)
+    record(f"Draw (model loaded, a drawn 7 read as {page.locator(READING).inner_text().strip()})", page)
+
+    page.goto(f"{url}/Evaluate")
+    page.locator('[data-testid="stMetric"]').filter(has_text="Digits evaluated").wait_for()
+    benchkit.wait_idle(page)
+    evaluated = page.locator('[data-testid="stMetric"]').filter(has_text="Digits evaluated").inner_text()
+    for tab in EVALUATE_TABS:
+        page.get_by_role("tab", name=tab).click()
+        benchkit.wait_idle(page, network=False)
+    benchkit.wait_idle(page)
+    record(f"Evaluate ({' '.join(evaluated.split())}, every tab)", page)
+
+    page.goto(f"{url}/Submit")
+    benchkit.wait_idle(page)
+    page.get_by_role("button", name="Predict the test set").click()
+    page.get_by_role("button", name="Download submission.csv").wait_for()
+    benchkit.wait_idle(page)
+    record(f"Submit ({benchkit.KAGGLE_TEST:,} test digits predicted)", page)
+
+
+def run_job(page, url: str, record: Recorder, server: benchkit.Server, arch: str, epochs: int) -> float:
+    """Start a job from the Train page, follow it to its end; returns after - before (MB)."""
+    from core import runs, status
+
+    page.goto(f"{url}/Train")
+    benchkit.wait_idle(page, network=False)
+    if arch != "dr-cnn":
+        page.click(".st-key-train_arch")
+        page.get_by_role("option", name=arch, exact=True).click()
+        benchkit.wait_idle(page, network=False)
+    for key, text in (("train_epochs", str(epochs)), ("train_name", "bench-job")):
+        page.fill(f".st-key-{key} input", text)
+        page.keyboard.press("Enter")
+        benchkit.wait_idle(page, network=False)
+    page.wait_for_timeout(2000)
+    before, _ = record(f"Train, before the job ({arch}, {epochs} epoch(s) on train.csv)", page)
+    page.click(".st-key-train_start button")
+    t0, highest, view = time.time(), before, None
+    while time.time() - t0 < 3600:
+        rss, _ = server.memory_mb()
+        highest = max(highest, rss)
+        view = runs.read_run("bench-job")
+        if view.meta and view.status in status.FINISHED:
             break
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    with contextlib.suppress(PlaywrightTimeout):  # a page with live parts may never go quiet
-        page.wait_for_load_state("networkidle", timeout=30_000)
-
-
-def shown_errors(page) -> str:
-    """The texts of st.error boxes on the page (a step that shows one did less work than it says)."""
-    boxes = page.get_by_test_id("stAlertContentError")
-    texts = [boxes.nth(i).inner_text().strip() for i in range(boxes.count())]
-    return " | ".join(texts)
+        if not view.meta and time.time() - t0 > 30:
+            raise SystemExit(f"no job started after 30 s; the page says: {benchkit.shown_errors(page)!r}")
+        time.sleep(0.5)
+    job_s = time.time() - t0
+    shown = "?" if view is None else view.status
+    speeds = [h.get("images_per_s") for h in view.history] if view else "?"
+    print(f"  the job ended: {shown} after {job_s:.0f} s; highest server RSS while it ran: {highest:.0f} MB; "
+          f"job images/s per epoch: {speeds}")
+    page.locator('[data-testid="stAlertContentSuccess"]').filter(has_text="Saved model").wait_for(
+        timeout=120_000)
+    benchkit.wait_idle(page)
+    page.wait_for_timeout(3000)
+    after, _ = record("Train, after the job ended (result shown)", page)
+    return after - before
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--all", action="store_true", help="also Evaluate and Submit (predict the data sets)")
+    parser.add_argument("--quick", action="store_true", help="the job is a 1-epoch mlp")
+    parser.add_argument("--no-job", action="store_true", help="the five pages only, no training job")
+    parser.add_argument("--job-arch", help="architecture of the job (default dr-cnn; mlp with --quick)")
+    parser.add_argument("--job-epochs", type=int, default=1)
+    parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra environment variable for the server (repeatable)")
     args = parser.parse_args()
+    arch = args.job_arch or ("mlp" if args.quick else "dr-cnn")
+    benchkit.cleanup_on_exit()
 
-    from playwright.sync_api import sync_playwright
-
-    base = Path(tempfile.mkdtemp(prefix="drs-mem-"))
-    server = None
-    rows: list[tuple[str, float, float, float]] = []
-    try:
-        data_dir, cache_dir, models_dir = base / "data", base / "cache", base / "models"
-        data_dir.mkdir()
+    delta = None
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        base = Path(tmp)
+        env = benchkit.private_env(base)
+        extra = dict(item.split("=", 1) for item in args.server_env)
+        env.update(extra)
         t = time.time()
-        train_path, test_path = make_kaggle_sized(data_dir, unseen=args.all)
-        print(f"data: {train_path.name} {train_path.stat().st_size / 2**20:.0f} MB ({KAGGLE_TRAIN:,} rows), "
-              f"{test_path.name} {test_path.stat().st_size / 2**20:.0f} MB ({KAGGLE_TEST:,} rows), "
-              f"written in {time.time() - t:.1f} s")
-        shutil.copytree(ROOT / "models", models_dir)
-        models = sorted(p.name for p in models_dir.iterdir() if (p / "meta.json").is_file())
-        print(f"models: {', '.join(models) or 'none'}")
-
-        port = free_port()
-        env = dict(os.environ, DRS_DATA_DIR=str(data_dir), DRS_CACHE_DIR=str(cache_dir),
-                   DRS_MODELS_DIR=str(models_dir), TF_CPP_MIN_LOG_LEVEL="2")
-        log = open(base / "server.log", "w")  # noqa: SIM115 - closed with the server
-        server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port),
-             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        t0 = time.time()
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.time() - t0 > 120:
-                    raise SystemExit(f"the server did not start; see {base / 'server.log'}") from None
-                time.sleep(0.3)
-
-        def record(step: str, page=None) -> None:
-            errors = shown_errors(page) if page is not None else ""
-            if errors:
-                step += f" [page shows an error: {errors[:200]}]"
-            rss, hwm = memory_mb(server.pid)
-            rows.append((step, rss, hwm, time.time() - t0))
-            print(f"{step:<48} RSS {rss:7.0f} MB   peak {hwm:7.0f} MB   ({time.time() - t0:5.0f} s)",
-                  flush=True)
-
-        record("server started")
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(300_000)
-            page.goto(url)
-            wait_idle(page)
-            record("Home (data loaded)", page)
-            page.goto(f"{url}/Explore")
-            wait_idle(page)
-            for tab in ("Samples", "Mean & spread", "Pixels", "Train vs test", "2-D map", "Quality"):
-                page.get_by_role("tab", name=tab).click()
-            wait_idle(page)
-            record("Explore (stats, PCA, t-SNE, quality checks)", page)
-            page.goto(f"{url}/Draw")
-            wait_idle(page)
-            canvas = page.locator("canvas").last
-            box = canvas.bounding_box()
-            x, y = box["x"] + box["width"] / 2, box["y"] + 50
-            page.mouse.move(x, y)
-            page.mouse.down()
-            for i in range(1, 21):
-                page.mouse.move(x, y + 9 * i)
-            page.mouse.up()
-            page.locator(READING).wait_for()
-            wait_idle(page)
-            digit = page.locator(READING).inner_text().strip()
-            record(f"Draw (model loaded, drawn digit read as {digit})", page)
-            if args.all:
-                page.goto(f"{url}/Evaluate")
-                wait_idle(page)
-                record("Evaluate (predictions on unseen digits)", page)
-                page.goto(f"{url}/Submit")
-                wait_idle(page)
-                page.get_by_role("button", name="Predict the test set").click()
-                page.get_by_role("button", name="Download submission.csv").wait_for()
-                wait_idle(page)
-                record(f"Submit (predicted {KAGGLE_TEST:,} test digits)", page)
-            browser.close()
-        time.sleep(1)
-        record("all sessions closed")
-    finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        shutil.rmtree(base, ignore_errors=True)
-
-    peak = max(r[2] for r in rows)
-    now = rows[-1][1]
-    verdict = "under" if peak < TARGET_MB else "OVER"
-    print(f"\nserver memory with Kaggle-sized data: {now:.0f} MB resident at the end, peak {peak:.0f} MB "
-          f"-> {verdict} the {TARGET_MB} MB target")
-    return 0 if peak < TARGET_MB else 1
+        what = write_data(base / "data")
+        files = sorted((base / "data").glob("*.csv"))
+        sizes = ", ".join(f"{p.name} {p.stat().st_size / 2**20:.0f} MB" for p in files)
+        print(f"data ({time.time() - t:.1f} s): {what}; {sizes}")
+        print(f"start: {benchkit.machine_line()}" + (f"; server environment adds {extra}" if extra else ""))
+        with benchkit.Server(env, base / "server.log") as server:
+            record = Recorder(server)
+            record(f"server started ({server.startup_s:.1f} s to healthy)")
+            with benchkit.chromium() as browser:
+                page = benchkit.new_page(browser)
+                visit_pages(page, server.url, record)
+                pages_peak = max(r[2] for r in record.rows)
+                if not args.no_job:
+                    delta = run_job(page, server.url, record, server, arch, args.job_epochs)
+                page.context.close()
+            time.sleep(2)
+            record("all sessions closed")
+    peak = max(r[2] for r in record.rows)
+    print(f"\nend: {benchkit.machine_line()}")
+    verdict = "met" if pages_peak <= TARGET_MB else "MISSED"
+    print(f"server with Kaggle-sized data, all five pages used: peak {pages_peak:.0f} MB "
+          f"(target <= {TARGET_MB} MB: {verdict}); peak over the whole run {peak:.0f} MB")
+    if delta is not None:
+        verdict = "met" if abs(delta) <= TARGET_JOB_DELTA_MB else "MISSED"
+        print(f"server RSS after the job minus before it: {delta:+.0f} MB "
+              f"(target within {TARGET_JOB_DELTA_MB} MB: {verdict})")
+    return 0
 
 
 if __name__ == "__main__":
