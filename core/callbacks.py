@@ -31,11 +31,11 @@ class BestCheckpoint(keras.callbacks.Callback):
     model to `save(model, epoch)` each time it improves; a tie goes to the later epoch, which is
     further down the schedule. `restore_best()` puts the best weights back at the end."""
 
-    def __init__(self, save: Callable[[Any, int], None], *, monitor: str = "val_accuracy"):
+    def __init__(self, save: Callable[[Any, int], None], *, monitor: str = "val_accuracy",
+                 best_value: float | None = None, best_epoch: int = 0):
         super().__init__()
         self.save, self.monitor = save, monitor
-        self.best_value: float | None = None
-        self.best_epoch = 0
+        self.best_value, self.best_epoch = best_value, best_epoch  # a continued run's best so far
         self.best_weights: list[np.ndarray] | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -47,7 +47,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.save(self.model, epoch + 1)
 
     def restore_best(self) -> bool:
-        """Set the model to its best epoch's weights; False when no epoch ended."""
+        """Set the model to its best epoch's weights; False when no epoch (of this fit) was best."""
         if self.best_weights is None:
             return False
         self.model.set_weights(self.best_weights)
@@ -57,12 +57,13 @@ class BestCheckpoint(keras.callbacks.Callback):
 class EpochLog(keras.callbacks.Callback):
     """One row per finished epoch (metrics, learning rate, seconds, images/s), all rows handed to
     `write(rows)` after each epoch: listed after `BestCheckpoint`, an epoch is published only once
-    its checkpoint is on disk."""
+    its checkpoint is on disk. A continued run passes its earlier `rows`: its history goes on."""
 
-    def __init__(self, write: Callable[[list[dict]], None], *, n_train: int, first_epoch: int = 0):
+    def __init__(self, write: Callable[[list[dict]], None], *, n_train: int, rows: list[dict] | None = None):
         super().__init__()
-        self.write, self.n_train, self.first_epoch = write, n_train, first_epoch
-        self.rows: list[dict] = []
+        self.write, self.n_train = write, n_train
+        self.rows: list[dict] = list(rows or [])
+        self._offset = float(self.rows[-1].get("elapsed_s") or 0.0) if self.rows else 0.0
         self._t0 = self._epoch_t0 = 0.0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -75,11 +76,11 @@ class EpochLog(keras.callbacks.Callback):
         logs, now = logs or {}, time.monotonic()
         took = max(1e-9, now - self._epoch_t0)
         self.rows.append({
-            "epoch": self.first_epoch + epoch + 1,
+            "epoch": epoch + 1,  # Keras counts on from `initial_epoch` when a run is continued
             **{k: _float(logs.get(k)) for k in ("loss", "accuracy", "val_loss", "val_accuracy")},
             "learning_rate": current_lr(self.model.optimizer),
             "time_s": round(took, 3),
-            "elapsed_s": round(now - self._t0, 3),
+            "elapsed_s": round(self._offset + now - self._t0, 3),
             "images_per_s": round(self.n_train / took, 1),
         })
         self.write(self.rows)

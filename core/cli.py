@@ -17,6 +17,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from core import data, models, registry
@@ -120,6 +121,7 @@ def _config(args: argparse.Namespace):
         augment=None if args.augment is None else args.augment == "on",
         augment_strength=args.augment_strength, val_fraction=args.val_fraction, seed=args.seed,
         name=args.name, n_estimators=args.n_estimators, label_smoothing=args.label_smoothing,
+        patience=args.patience,
     ).validate()
 
 
@@ -154,14 +156,52 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.run:  # a run the web app queued: its process, with its output in the run's job.log
         return _run_in_foreground(registry.validate_name(args.run), quiet=False)
+    if args.continue_run:
+        return _continue(args)
     config = _config(args)
     path = _data_path(args.data)
     train = _dataset(str(path), labelled=True)  # a bad file stops here, before any folder is made
     taught = data.load_user_digits() if args.user_digits else None
-    name = jobs.enqueue(config, jobs.DataRef.of(train, path), owner="cli",
-                        user_digits=taught.n if taught is not None else 0)
-    if not args.quiet:
-        print(f"training {name} ({args.arch}) on {train.name}: {train.n} digits", file=sys.stderr, flush=True)
+    ref, n_taught = jobs.DataRef.of(train, path), taught.n if taught is not None else 0
+    seeds = _seeds(args.seeds) if args.seeds else [args.seed]
+    names, code = [], 0
+    for seed in seeds:  # one run per seed, one after another, all on the same validation split
+        named = config.name if len(seeds) == 1 or not config.name else f"{config.name}-s{seed}"
+        one = replace(config, seed=seed, name=named, split_seed=seeds[0] if len(seeds) > 1 else None)
+        name = jobs.enqueue(one, ref, owner="cli", user_digits=n_taught)
+        if not args.quiet:
+            print(f"training {name} ({args.arch}) on {train.name}: {train.n} digits", file=sys.stderr,
+                  flush=True)
+        code = max(code, _run_in_foreground(name, quiet=args.quiet))
+        names.append(name)
+    if args.ensemble and code == 0:
+        combined = jobs.enqueue(replace(config, name=config.name or f"{names[0]}-ensemble"), ref, owner="cli",
+                                job={"kind": jobs.ENSEMBLE, "members": names})
+        code = _run_in_foreground(combined, quiet=args.quiet)
+    return code
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds wants whole numbers separated by commas, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds wants different seeds, got {text!r}")
+    return seeds
+
+
+def _continue(args: argparse.Namespace) -> int:
+    """`train --continue NAME --epochs N`: N more epochs for an ended run, its history going on."""
+    from core import jobs
+
+    name = registry.validate_name(args.continue_run)
+    meta = registry.read_meta(name)
+    if registry.kind_of(meta) != registry.KERAS or meta.get("finetuned_from"):
+        raise ValueError(f"{name} is not a Keras training run: only those can be continued")
+    if not args.epochs:
+        raise ValueError("say how many more epochs: --epochs N")
+    jobs.requeue(name, {"kind": jobs.CONTINUE, "epochs": int(args.epochs)}, owner="cli", start=False)
     return _run_in_foreground(name, quiet=args.quiet)
 
 
@@ -182,7 +222,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     return _run_in_foreground(name, quiet=args.quiet)
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+def cmd_convert(args: argparse.Namespace) -> int:
     """Make (or check) the LiteRT serving copy of saved Keras models."""
     from core import serving
 
@@ -234,26 +274,66 @@ def _export_lock(name: str) -> Iterator[None]:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from core import runs
+
     for info in registry.list_models():
-        m = info.meta
-        print(
-            json.dumps(
-                {
-                    "name": info.name,
-                    "arch": m.get("arch"),
-                    "kind": info.kind,
-                    "status": info.status,
-                    "val_accuracy": info.val_accuracy,
-                    "val_loss": (m.get("metrics") or {}).get("val_loss"),
-                    "param_count": m.get("param_count"),
-                    "data_source": info.data_source,
-                    "data_fingerprint": (m.get("data") or {}).get("fingerprint"),
-                    "training_time_s": m.get("training_time_s"),
-                    "created_at": m.get("created_at"),
-                }
-            )
-        )
+        print(json.dumps(runs.summary(runs.read_run(info.name))))
     return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """Every run, newest first, damaged ones included (with their problems)."""
+    from core import runs
+
+    for view in runs.list_runs():
+        print(json.dumps(runs.summary(view)))
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from core import manage
+
+    for line in manage.delete(registry.validate_name(args.name)):
+        print(line, file=sys.stderr)
+    print(json.dumps({"deleted": args.name}))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """A saved model as one file (model, meta.json, history.csv) to take away."""
+    from core import archive
+
+    out = Path(args.out or f"{args.name}.zip")
+    data.paths.write_atomic(out, archive.export_bytes(registry.validate_name(args.name)))
+    print(json.dumps({"name": args.name, "out": str(out)}))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from core import archive
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    name = archive.import_model(path.read_bytes(), source=path.name, name=args.name)
+    print(json.dumps({"name": name}))
+    return 0
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    """Combine saved runs into one ensemble model (their probabilities averaged)."""
+    from core import ensembles, jobs
+    from core.training import TrainConfig
+
+    members = [registry.validate_name(m.strip()) for m in args.members.split(",") if m.strip()]
+    metas = ensembles.check_members(members)
+    path = Path((metas[0].get("data") or {}).get("path") or _data_path(None))
+    train = _dataset(str(path), labelled=True)
+    config = TrainConfig(arch=metas[0].get("arch", models.DEFAULT_ARCH),
+                         name=args.name or f"{members[0]}-ensemble")
+    name = jobs.enqueue(config, jobs.DataRef.of(train, path), owner="cli",
+                        job={"kind": jobs.ENSEMBLE, "members": members})
+    return _run_in_foreground(name, quiet=args.quiet)
 
 
 def cmd_architectures(args: argparse.Namespace) -> int:
@@ -332,6 +412,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-estimators", type=int, help="trees (random-forest)")
     p.add_argument("--user-digits", action="store_true", help="add data/user_digits.csv to training")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--patience", type=int, help="stop after N epochs without a better validation accuracy")
+    p.add_argument("--seeds", help="one run per seed, e.g. 0,1,2 (same validation split)")
+    p.add_argument("--ensemble", action="store_true", help="with --seeds: combine the runs into one model")
+    p.add_argument("--continue", dest="continue_run", metavar="NAME",
+                   help="N more epochs (--epochs N) for an ended run, its history going on")
     p.add_argument("--run", help=argparse.SUPPRESS)  # run a run the web app queued (its job process)
     p.set_defaults(func=cmd_train)
 
@@ -341,10 +426,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_finetune)
 
-    p = sub.add_parser("export", help="make the serving copy (model.tflite) of saved Keras models")
+    p = sub.add_parser("convert", help="make the serving copy (model.tflite) of saved Keras models")
     p.add_argument("name", nargs="?", help="one model (default: every saved Keras model)")
     p.add_argument("--force", action="store_true", help="make it again even if it is current")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("runs", help="every run (any status), one JSON object per line")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("delete", help="delete a saved run (the shipped model is protected)")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("export", help="a saved model as one .zip file (model, meta.json, history.csv)")
+    p.add_argument("name")
+    p.add_argument("--out", help="the file to write (default: NAME.zip)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import", help="bring back a model exported as a .zip (checked against its manifest)")
+    p.add_argument("file")
+    p.add_argument("--name", help="save it under this name (default: its own, or NAME-2…)")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("ensemble", help="combine saved runs into one model (probabilities averaged)")
+    p.add_argument("--members", required=True, help="comma-separated model names (2 or more)")
+    p.add_argument("--name", help="the ensemble's name (default: FIRST-ensemble)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser("predict", help="predict a test CSV and write a Kaggle submission.csv")
     p.add_argument("--test", required=True)

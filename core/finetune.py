@@ -21,7 +21,7 @@ import re
 import numpy as np
 
 from core import data as data_mod
-from core import prediction, registry, serving
+from core import prediction, registry, serving, training
 
 EPOCHS = 3
 LEARNING_RATE = 3e-4  # a tenth of the default peak: nudge the weights, do not retrain
@@ -59,17 +59,7 @@ def _replay_and_val(
 
 
 def _accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean(prediction.predict_proba(KerasRuntime(model), x, chunk=256).argmax(1) == y))
-
-
-class KerasRuntime:
-    """A Keras model called directly, for `prediction.predict_proba` (job processes only)."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model(images.astype(np.float32), training=False))
+    return float(np.mean(prediction.predict_proba(training.KerasRuntime(model), x, chunk=256).argmax(1) == y))
 
 
 def _blend(model, old: list[np.ndarray], x_user: np.ndarray, y_user: np.ndarray) -> tuple[float, float]:

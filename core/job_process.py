@@ -88,32 +88,82 @@ def _epoch_line(row: dict, epochs: int) -> str:
     return f"epoch {int(row['epoch'])}/{epochs}: {', '.join(parts)} ({row['time_s']:.1f} s)"
 
 
-def _train_keras(run: Run, data: training.Arrays) -> bool:
-    """Fit, keep the best epoch, save it with its serving copy; False if no epoch ended."""
+def _fit_and_keep_best(run: Run, model, data: training.Arrays, *, epochs: int, done: int = 0,
+                       history: list[dict] | None = None) -> bool:
+    """Fit with the job's callbacks (checkpoint, record, report, stop); keep the best epoch with its
+    serving copy. False when no epoch of this fit beat the best so far (nothing new to save)."""
     from core import callbacks
 
-    settings = run.meta["params"]
+    settings = {**run.meta["params"], "epochs": epochs}
     batch = int(settings["batch_size"])
     steps = training.steps_per_epoch(len(data.x_train), batch)
-    model = training.compiled_model(settings, steps_per_epoch=steps)
-    run.save_meta(param_count=int(model.count_params()))
-    best = callbacks.BestCheckpoint(lambda m, epoch: registry.save_keras_model(run.name, m))
+    earlier = (run.meta.get("metrics") or {}).get("val_accuracy") if done else None
+    best = callbacks.BestCheckpoint(lambda m, epoch: registry.save_keras_model(run.name, m),
+                                    best_value=earlier,
+                                    best_epoch=int(run.meta.get("best_epoch") or 0) if done else 0)
     log = callbacks.EpochLog(lambda rows: run.epochs_done(rows, lambda: best.best_epoch),
-                             n_train=len(data.x_train))
-    live = callbacks.LiveProgress(run.progress, steps_per_epoch=steps, epochs=int(settings["epochs"]),
-                                  batch_size=batch)
+                             n_train=len(data.x_train), rows=history)
+    live = callbacks.LiveProgress(run.progress, steps_per_epoch=steps, epochs=done + epochs, batch_size=batch)
     stop = callbacks.StopOnRequest(lambda: runs.stop_requested(run.name))
     run.progress(message="training")
-    training.fit(model, data, settings, callbacks=[best, log, live, stop])
+    training.fit(model, data, settings, callbacks=[best, log, live, stop], initial_epoch=done)
     if not best.restore_best():
         return False
     run.progress(message="saving the best epoch")
     registry.save_keras_model(run.name, model)
+    _export(run, model)
+    return True
+
+
+def _export(run: Run, model) -> None:
     run.progress(message="making the serving copy")
     try:
         serving.export(model, registry.model_dir(run.name))
     except Exception as exc:  # noqa: BLE001 - the model is saved; the copy is made again on first use
         run.save_meta(export_error=f"{type(exc).__name__}: {exc}")
+
+
+def _train_keras(run: Run, data: training.Arrays) -> bool:
+    """A new model of the run's architecture, fitted for its epochs."""
+    settings = run.meta["params"]
+    steps = training.steps_per_epoch(len(data.x_train), int(settings["batch_size"]))
+    model = training.compiled_model(settings, steps_per_epoch=steps)
+    run.save_meta(param_count=int(model.count_params()))
+    return _fit_and_keep_best(run, model, data, epochs=int(settings["epochs"]))
+
+
+def _continue(run: Run) -> bool:
+    """More epochs for an ended Keras run, from its saved best epoch: its history goes on."""
+    extra, params = int(run.meta["job"]["epochs"]), run.meta["params"]
+    history = registry.read_history(run.name)
+    done = len(history)
+    train, taught = run.datasets()
+    data = training.arrays(train, params, taught)
+    model = registry.load_keras(run.name)
+    training.compile_to_continue(model, params, steps_per_epoch=training.steps_per_epoch(
+        len(data.x_train), int(params["batch_size"])), epochs=extra)
+    run.save_meta(params={**params, "epochs": done + extra},
+                  continued=[*run.meta.get("continued", []), {"from_epoch": done, "epochs": extra,
+                                                              "at": registry.timestamp()}])
+    _fit_and_keep_best(run, model, data, epochs=extra, done=done, history=history)
+    return True  # the best model is on disk either way (from before, or better now)
+
+
+def _ensemble(run: Run) -> bool:
+    """Combine the ended member runs into one model (their probabilities averaged)."""
+    from core import ensembles
+
+    names = list(run.meta["job"]["members"])
+    metas = ensembles.check_members(names)
+    run.progress({"progress": 0.2, "epoch": 0, "epochs": 0}, message=f"combining {len(names)} models")
+    model = ensembles.combine([registry.load_keras(n) for n in names], name="ensemble")
+    train, _ = run.datasets()
+    accuracy = ensembles.validation_accuracy(model, metas, train)
+    registry.save_keras_model(run.name, model)
+    _export(run, model)
+    registry.save_train_hashes(run.name, ensembles.union_hashes(names))
+    run.save_meta(**ensembles.meta_for(run.name, metas, val_accuracy=accuracy,
+                                       param_count=int(model.count_params())))
     return True
 
 
@@ -148,7 +198,7 @@ def _train(run: Run) -> bool:
 def _claim(name: str, echo: Echo | None) -> Run:
     """Mark the queued run as this process's (under the queue lock, so its launcher has finished
     writing); ValueError if it is not queued."""
-    with jobs._queue_lock():
+    with jobs.queue_lock():
         current = Run(name, echo)
         if current.meta.get("status") != status.QUEUED:
             raise ValueError(f"run {name!r} is not queued (it is {status.status_of(current.meta)})")
@@ -162,15 +212,19 @@ def _finetune(run: Run) -> bool:
     return finetune.run_job(run)
 
 
-KINDS: dict[str, Callable[[Run], bool]] = {jobs.TRAIN: _train, jobs.FINETUNE: _finetune}
+KINDS: dict[str, Callable[[Run], bool]] = {jobs.TRAIN: _train, jobs.FINETUNE: _finetune,
+                                            jobs.CONTINUE: _continue, jobs.ENSEMBLE: _ensemble}
 
 
 def run(name: str, *, echo: Echo | None = None) -> dict | None:
     """Run queued run `name` in this process; its final metrics, or None if nothing was saved."""
     current = _claim(name, echo)
-    saved, work = False, KINDS[current.meta.get("job", {}).get("kind", jobs.TRAIN)]
+    saved = False
     try:
-        saved = not runs.stop_requested(name) and work(current)
+        kind = current.meta.get("job", {}).get("kind", jobs.TRAIN)
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind of job {kind!r}; expected one of: {', '.join(KINDS)}")
+        saved = not runs.stop_requested(name) and KINDS[kind](current)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded for the page, never lost
         current.finish(status.FAILED, error=f"{type(exc).__name__}: {exc}")
         current.echo(traceback.format_exc())

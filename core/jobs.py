@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core import data as data_mod
@@ -31,7 +31,9 @@ from core.training import TrainConfig
 
 MAX_JOBS_ENV = "DRS_MAX_JOBS"
 LAUNCH_KEY = "launched"  # in meta.json once a process was started for a queued run
-TRAIN, FINETUNE = "train", "finetune"  # what a run's process does (meta.json "job")
+# What a run's process does (meta.json "job"): train a new model, teach one the taught digits,
+# continue a finished run for more epochs, or combine ended runs into an ensemble.
+TRAIN, FINETUNE, CONTINUE, ENSEMBLE = "train", "finetune", "continue", "ensemble"
 
 
 class JobBusy(RuntimeError):
@@ -86,7 +88,7 @@ def stage_upload(payload: bytes, name: str) -> Path:
 
 
 @contextlib.contextmanager
-def _queue_lock() -> Iterator[None]:
+def queue_lock() -> Iterator[None]:
     """One process at a time decides what starts (server threads, other servers, job processes)."""
     root = paths.models_dir()
     root.mkdir(parents=True, exist_ok=True)
@@ -98,7 +100,7 @@ def _queue_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _occupying(view: runs.RunView) -> bool:
+def occupying(view: runs.RunView) -> bool:
     """Running, or queued with a process already started for it (it is about to run)."""
     launched = view.meta.get(LAUNCH_KEY)
     if view.status == status.RUNNING:
@@ -108,7 +110,7 @@ def _occupying(view: runs.RunView) -> bool:
 
 def running() -> list[runs.RunView]:
     """The runs that hold a job slot now."""
-    return [v for v in runs.active_runs() if _occupying(v)]
+    return [v for v in runs.active_runs() if occupying(v)]
 
 
 def _reserve(base: str) -> str:
@@ -163,7 +165,7 @@ def start(config: TrainConfig, ref: DataRef, *, owner: str, token: str | None = 
           user_digits: int = 0, job: dict | None = None) -> str:
     """Start a job now, in its own process, unless `max_jobs()` are running (`JobBusy` names
     them and their owners; nothing is recorded then). Returns the run's name."""
-    with _queue_lock():
+    with queue_lock():
         busy = running()
         if len(busy) >= max_jobs():
             names = ", ".join(f"{v.name} ({v.arch}), started by {v.meta.get('owner', '?')}" for v in busy)
@@ -174,17 +176,72 @@ def start(config: TrainConfig, ref: DataRef, *, owner: str, token: str | None = 
     return name
 
 
-def start_next() -> str | None:
-    """Start the oldest queued run if a job slot is free (called when a job ends); its name."""
-    with _queue_lock():
+def submit(config: TrainConfig, ref: DataRef, *, owner: str, token: str | None = None,
+           user_digits: int = 0, job: dict | None = None) -> tuple[str, bool]:
+    """Record a run and start it now if a job slot is free, else leave it queued: it starts by
+    itself when the runs before it have ended. (name, started now)."""
+    name = enqueue(config, ref, owner=owner, token=token, user_digits=user_digits, job=job)
+    return name, name in start_next()
+
+
+def requeue(name: str, job: dict, *, owner: str, token: str | None = None, start: bool = True) -> bool:
+    """Queue more work on an ended run (continue it); whether it started now (with `start`; the
+    command line runs it itself). Refused while the run is queued or running; the owner is whoever
+    asks (their key may stop it)."""
+    with queue_lock():
+        meta = registry.read_meta(name)
+        state = status.status_of(meta)
+        if state in status.ACTIVE:
+            raise ValueError(f"{name} is {state}: wait until it has ended")
+        meta.pop(LAUNCH_KEY, None)
+        meta.update(status=status.QUEUED, job=job, owner=owner, ended_as=state)
+        meta.pop("owner_key", None)
+        if token:
+            meta["owner_key"] = owner_key(token)
+        runs.clear_stop(name)
+        registry.write_meta(name, meta)
+    return start and name in start_next()
+
+
+def start_next() -> list[str]:
+    """Start the oldest ready queued runs while job slots are free (called when a job ends, and
+    when a run is queued); the names started."""
+    started: list[str] = []
+    with queue_lock():
         views = runs.active_runs()
-        if sum(_occupying(v) for v in views) >= max_jobs():
-            return None
-        waiting = [v for v in views if v.status == status.QUEUED and not _occupying(v)]
-        if not waiting:
-            return None
-        launch(waiting[0].name)
-        return waiting[0].name
+        free = max_jobs() - sum(occupying(v) for v in views)
+        active = {v.name for v in views}
+        for view in views:
+            if free <= 0:
+                break
+            if view.status == status.QUEUED and not occupying(view) and _ready(view, active):
+                launch(view.name)
+                started.append(view.name)
+                free -= 1
+    return started
+
+
+def _ready(view: runs.RunView, active: set[str]) -> bool:
+    """An ensemble waits until none of its members is queued or running; other runs are ready."""
+    job = view.meta.get("job") or {}
+    return job.get("kind") != ENSEMBLE or not active & set(job.get("members") or [])
+
+
+def submit_ensemble(config: TrainConfig, ref: DataRef, seeds: list[int], *, owner: str,
+                    token: str | None = None) -> list[str]:
+    """Queue one run per seed (same settings, same validation split) and, after them, the run that
+    combines them into one ensemble model; start what can start. The names, ensemble last."""
+    if not 2 <= len(seeds) <= 10 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"an ensemble needs 2 to 10 different seeds, got {seeds}")
+    config.validate()
+    base = config.name or f"{config.arch}-ensemble-{time.strftime('%Y%m%d-%H%M%S')}"
+    registry.validate_name(f"{base}-s{max(seeds)}")
+    members = [enqueue(replace(config, seed=s, split_seed=seeds[0], name=f"{base}-s{s}"), ref, owner=owner,
+                       token=token) for s in seeds]
+    combined = enqueue(replace(config, name=base), ref, owner=owner, token=token,
+                       job={"kind": ENSEMBLE, "members": members})
+    start_next()
+    return [*members, combined]
 
 
 # --------------------------------------------------------------------------- processes

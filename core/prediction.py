@@ -2,7 +2,7 @@
 
 - `load(name)`: a saved model ready to predict, without TensorFlow. Keras models (ensembles too)
   are served from their LiteRT copy (`core.serving`); a missing or stale copy is made again by
-  `python -m core export NAME` in a child process, which has TensorFlow while this one never does.
+  `python -m core convert NAME` in a child process, which has TensorFlow while this one never does.
   Forests are the app's own signed pickles.
 - `predict_proba(models, images)`: probabilities averaged over one or several models and, with
   `tta`, over a few rotated views of each digit, a chunk at a time with `progress(done, total)`.
@@ -75,9 +75,9 @@ _export_guard = threading.Lock()
 
 
 def export_in_child(name: str, *, timeout: float = EXPORT_TIMEOUT_S) -> None:
-    """Make model `name`'s serving copy in a child process (`python -m core export NAME`), so this
+    """Make model `name`'s serving copy in a child process (`python -m core convert NAME`), so this
     process never imports TensorFlow. Raises ValueError with the child's last error line."""
-    cmd = [sys.executable, "-m", "core", "export", registry.validate_name(name)]
+    cmd = [sys.executable, "-m", "core", "convert", registry.validate_name(name)]
     try:
         done = subprocess.run(cmd, cwd=paths.ROOT, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -86,7 +86,7 @@ def export_in_child(name: str, *, timeout: float = EXPORT_TIMEOUT_S) -> None:
         lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
         why = lines[-1].removeprefix("error: ") if lines else f"exit code {done.returncode}"
         raise ValueError(f"model {name!r} could not be prepared for serving: {why} "
-                         f"(run `python -m core export {name}` to see more)")
+                         f"(run `python -m core convert {name}` to see more)")
 
 
 def _served(name: str) -> tuple[serving._Runtime, str | None]:

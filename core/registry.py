@@ -151,7 +151,8 @@ def _signing_key() -> bytes:
     return path.read_bytes()
 
 
-def _signature(payload: bytes) -> str:
+def sign(payload: bytes) -> str:
+    """This install's signature of `payload` (HMAC-SHA256 with the key kept outside models/)."""
     return hmac.new(_signing_key(), payload, hashlib.sha256).hexdigest()
 
 
@@ -165,7 +166,7 @@ def save_sklearn_model(name: str, estimator: Any) -> Path:
     buf = io.BytesIO()
     joblib.dump(estimator, buf, compress=3)
     payload = buf.getvalue()
-    paths.write_atomic(folder / SIGNATURE_FILE, _signature(payload).encode())
+    paths.write_atomic(folder / SIGNATURE_FILE, sign(payload).encode())
     paths.write_atomic(folder / SKLEARN_FILE, payload)
     return folder / SKLEARN_FILE
 
@@ -303,7 +304,7 @@ def load_estimator(name: str) -> Any:
     if not path.is_file():
         raise ValueError(f"model {name!r} has no {SKLEARN_FILE}")
     payload = path.read_bytes()
-    if not sig.is_file() or not hmac.compare_digest(sig.read_text().strip(), _signature(payload)):
+    if not sig.is_file() or not hmac.compare_digest(sig.read_text().strip(), sign(payload)):
         raise ValueError(
             f"model {name!r}: {SKLEARN_FILE} was not written by this app (bad or missing "
             "signature); it is never unpickled"

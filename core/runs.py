@@ -45,6 +45,11 @@ def request_stop(name: str) -> None:
     paths.write_atomic(registry.model_dir(name) / STOP_FILE, b"stop\n")
 
 
+def clear_stop(name: str) -> None:
+    """Forget an old stop request (before the run is given more work)."""
+    (registry.model_dir(name) / STOP_FILE).unlink(missing_ok=True)
+
+
 # --------------------------------------------------------------------------- the reader's side
 
 
@@ -130,3 +135,31 @@ def active_runs() -> list[RunView]:
     """Runs queued or running now, oldest first."""
     return sorted((v for v in list_runs() if v.active),
                   key=lambda v: (str(v.meta.get("created_at", "")), v.name))
+
+
+def summary(view: RunView) -> dict:
+    """One plain row describing a run: the runs table, the leaderboard and `python -m core runs`."""
+    meta, params = view.meta, view.meta.get("params") or {}
+    data = meta.get("data") or {}
+    keys = ("epochs", "batch_size", "learning_rate", "optimizer", "schedule", "augment", "seed",
+            "n_estimators")
+    return {
+        "name": view.name,
+        "arch": meta.get("arch"),
+        "kind": registry.kind_of(meta) if meta else None,
+        "status": view.status,
+        "val_accuracy": view.best_val_accuracy,
+        "val_loss": (meta.get("metrics") or {}).get("val_loss"),
+        "epochs": len(view.history) or meta.get("epochs_done"),
+        "best_epoch": meta.get("best_epoch"),
+        "settings": ", ".join(f"{k}={params[k]}" for k in keys if k in params),
+        "param_count": meta.get("param_count"),
+        "training_time_s": meta.get("training_time_s"),
+        "data_source": data.get("source", "unknown"),
+        "data_fingerprint": data.get("fingerprint"),
+        "owner": meta.get("owner"),
+        "created_at": meta.get("created_at"),
+        "note": meta.get("note", ""),
+        "has_model": view.has_model,
+        "problems": "; ".join(view.problems),
+    }

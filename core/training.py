@@ -39,6 +39,8 @@ class TrainConfig:
     name: str | None = None
     n_estimators: int | None = None
     label_smoothing: float = 0.0
+    patience: int | None = None  # early stopping: epochs without a better validation accuracy
+    split_seed: int | None = None  # the validation split's seed when it differs from `seed` (ensembles)
 
     def validate(self) -> TrainConfig:
         """Refuse impossible settings before any work starts (a page or the CLI shows the message)."""
@@ -52,6 +54,7 @@ class TrainConfig:
             ("augment_strength", self.augment_strength, 0.0, 3.0),
             ("n_estimators", self.n_estimators, 1, 5000),
             ("label_smoothing", self.label_smoothing, 0.0, 0.5),
+            ("patience", self.patience, 1, 1000),
         ]
         for field_name, value, lo, hi in checks:
             if value is not None and not lo <= value <= hi:
@@ -96,7 +99,8 @@ def arrays(train: data_mod.Dataset, settings: dict, extra: data_mod.Dataset | No
     Images stay uint8: the model rescales them, and a quarter of the memory is held."""
     if not train.has_labels:
         raise ValueError(f"{train.name}: training needs a labelled file (label,pixel0..pixel783)")
-    val_fraction, seed = float(settings["val_fraction"]), int(settings["seed"])
+    val_fraction = float(settings["val_fraction"])
+    seed = int(settings["split_seed"] if settings.get("split_seed") is not None else settings["seed"])
     train_idx, val_idx = data_mod.split_indices(train.labels, val_fraction=val_fraction, seed=seed)
     x_tr, y_tr = train.images[train_idx], train.labels[train_idx]
     if extra is not None and extra.n:
@@ -108,22 +112,27 @@ def arrays(train: data_mod.Dataset, settings: dict, extra: data_mod.Dataset | No
 # --------------------------------------------------------------------------- Keras
 
 
-def make_optimizer(name: str, lr: float, schedule: str, total_steps: int):
-    """A Keras optimizer with its learning-rate schedule over `total_steps` batches."""
+def learning_rate(lr: float, schedule: str, total_steps: int):
+    """The learning rate of a schedule over `total_steps` batches (a number, or a Keras schedule)."""
     import keras
 
     if schedule == "one-cycle":
         # Warm up from lr/25 over the first 20% of steps, then cosine-anneal to ~0.
         warm = max(1, int(total_steps * 0.2))
-        rate = keras.optimizers.schedules.CosineDecay(
+        return keras.optimizers.schedules.CosineDecay(
             lr / 25, max(1, total_steps - warm), alpha=1e-3, warmup_target=lr, warmup_steps=warm
         )
-    elif schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(lr, max(1, total_steps), alpha=1e-3)
-    elif schedule in ("plateau", "constant"):
-        rate = lr
-    else:
-        raise ValueError(f"unknown schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(lr, max(1, total_steps), alpha=1e-3)
+    if schedule in ("plateau", "constant"):
+        return lr
+    raise ValueError(f"unknown schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+
+
+def optimizer(name: str, rate):
+    """A Keras optimizer by name, at `rate` (a number or a schedule)."""
+    import keras
+
     optimizers = {
         "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=1e-4),
         "adam": lambda: keras.optimizers.Adam(rate),
@@ -135,6 +144,21 @@ def make_optimizer(name: str, lr: float, schedule: str, total_steps: int):
     return optimizers[name]()
 
 
+def make_optimizer(name: str, lr: float, schedule: str, total_steps: int):
+    """A Keras optimizer with its learning-rate schedule over `total_steps` batches."""
+    return optimizer(name, learning_rate(lr, schedule, total_steps))
+
+
+def _loss(settings: dict):
+    """Sparse labels keep memory low; label smoothing needs one-hot targets (see `targets`)."""
+    import keras
+
+    smoothing = float(settings.get("label_smoothing") or 0.0)
+    if smoothing:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
+    return keras.losses.SparseCategoricalCrossentropy()
+
+
 def compiled_model(settings: dict, *, steps_per_epoch: int):
     """A fresh model of the run's architecture, compiled with its optimizer, schedule and loss."""
     import keras
@@ -143,14 +167,10 @@ def compiled_model(settings: dict, *, steps_per_epoch: int):
     model = models.build(settings["arch"], augment=bool(settings.get("augment", False)),
                          augment_strength=float(settings.get("augment_strength", 1.0)))
     total_steps = steps_per_epoch * int(settings["epochs"])
-    optimizer = make_optimizer(settings["optimizer"], float(settings["learning_rate"]),
-                               settings["schedule"], total_steps)
-    smoothing = float(settings.get("label_smoothing") or 0.0)
-    # Sparse labels keep memory low; label smoothing needs one-hot targets (see `targets`).
-    loss = (keras.losses.CategoricalCrossentropy(label_smoothing=smoothing) if smoothing
-            else keras.losses.SparseCategoricalCrossentropy())
+    chosen = make_optimizer(settings["optimizer"], float(settings["learning_rate"]), settings["schedule"],
+                            total_steps)
     # No XLA: on a CPU it made training several times slower.
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=False)
+    model.compile(optimizer=chosen, loss=_loss(settings), metrics=["accuracy"], jit_compile=False)
     return model
 
 
@@ -161,13 +181,27 @@ def targets(labels: np.ndarray, settings: dict) -> np.ndarray:
     return labels
 
 
-def schedule_callbacks(settings: dict) -> list:
-    """Callbacks the schedule itself needs (halving the rate when validation stalls)."""
+def settings_callbacks(settings: dict) -> list:
+    """Keras callbacks the settings ask for: halving the rate when validation stalls (the plateau
+    schedule), and early stopping after `patience` epochs without a better validation accuracy."""
     import keras
 
-    if settings["schedule"] != "plateau":
-        return []
-    return [keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", patience=3, factor=0.5, min_lr=1e-5)]
+    found = []
+    if settings["schedule"] == "plateau":
+        found.append(keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", patience=3, factor=0.5,
+                                                       min_lr=1e-5))
+    if settings.get("patience"):
+        found.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
+                                                   patience=int(settings["patience"])))
+    return found
+
+
+def compile_to_continue(model, settings: dict, *, steps_per_epoch: int, epochs: int) -> None:
+    """Compile a trained model for `epochs` more: its optimizer anew, the rate annealed from a tenth
+    of its peak (the first schedule ended near zero; starting again at the peak would undo it)."""
+    rate = learning_rate(float(settings["learning_rate"]) / 10, "cosine", steps_per_epoch * epochs)
+    model.compile(optimizer=optimizer(settings["optimizer"], rate), loss=_loss(settings),
+                  metrics=["accuracy"], jit_compile=False)
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
@@ -175,7 +209,8 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
 
 
 def fit(model, data: Arrays, settings: dict, *, callbacks: list, initial_epoch: int = 0) -> dict:
-    """Fit `model` on the run's digits for its epochs; the per-epoch history (Keras' own)."""
+    """Fit `model` on the run's digits for its epochs (after `initial_epoch` ones already done);
+    the per-epoch history (Keras' own)."""
     history = model.fit(
         data.x_train,
         targets(data.y_train, settings),
@@ -183,7 +218,7 @@ def fit(model, data: Arrays, settings: dict, *, callbacks: list, initial_epoch: 
         epochs=initial_epoch + int(settings["epochs"]),
         initial_epoch=initial_epoch,
         validation_data=(data.x_val, targets(data.y_val, settings)),
-        callbacks=[*schedule_callbacks(settings), *callbacks],
+        callbacks=[*settings_callbacks(settings), *callbacks],
         shuffle=True,
         verbose=0,
     )
@@ -248,3 +283,13 @@ def describe_settings(settings: dict[str, Any]) -> str:
     """One line summarising a run's settings, for logs and leaderboards."""
     keys = ("epochs", "batch_size", "learning_rate", "optimizer", "schedule", "augment", "seed")
     return ", ".join(f"{k}={settings[k]}" for k in keys if k in settings)
+
+
+class KerasRuntime:
+    """A Keras model called directly, for `prediction.predict_proba` (job processes only)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model(images.astype(np.float32), training=False))

@@ -115,11 +115,11 @@ def test_queued_runs_start_one_after_another_by_themselves(small_file, no_stray_
     names = [jobs.enqueue(TrainConfig(arch="random-forest", n_estimators=10, name=f"queued-{i}"),
                           jobs.DataRef.of(ds, path), owner="alice") for i in range(3)]
     assert [runs.read_run(n).status for n in names] == [status.QUEUED] * 3
-    assert jobs.start_next() == names[0]
+    assert jobs.start_next() == names[:1]  # one job slot: the oldest starts, the others wait
     _wait(lambda: all(runs.read_run(n).status == status.DONE for n in names), 180, "the queue to finish")
     started = [runs.read_run(n).meta["started_at"] for n in names]
     assert started == sorted(started)  # in order, each started by the one before it
-    assert jobs.start_next() is None  # nothing left
+    assert jobs.start_next() == []  # nothing left
 
 
 def test_a_failed_job_records_its_error_and_the_other_runs_are_untouched(small_file, no_stray_jobs):

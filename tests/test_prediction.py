@@ -143,6 +143,6 @@ def test_a_copy_that_cannot_be_made_says_why(tiny_models_env):
     folder = tiny_models_env.models / "mlp-a"
     (folder / serving.TFLITE_FILE).unlink()
     (folder / registry.KERAS_FILE).write_bytes(b"not a keras file")
-    with pytest.raises(ValueError, match=r"could not be prepared for serving: .*python -m core export mlp-a"):
+    with pytest.raises(ValueError, match=r"not be prepared for serving: .*python -m core convert mlp-a"):
         prediction.load("mlp-a")
     assert prediction.load("forest").kind == "sklearn"  # the other models are unaffected

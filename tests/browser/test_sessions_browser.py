@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 JOB = "sessions-mlp"  # not "browser-mlp": test_train_browser.py uses that name on the same server
 STOP = "⏹ Stop (keeps the best epoch)"
 START = "▶ Start training"
-EPOCH_DONE = """() => /Epoch\\s*[1-9][0-9]* \\/ 40/.test(
+EPOCH_DONE = """() => /Epoch\\s*[1-9][0-9]* \\/ 400/.test(
     document.querySelector('[data-testid="stMain"]').innerText)"""
 
 
@@ -128,11 +128,11 @@ def _five_visitors(names, pages, app_url, ui, digit_pictures):
     assert_healthy(pages, ui, consoles)
 
     phase("arrived")
-    # The trainer starts a short MLP job through the page's widgets.
+    # The trainer starts a long MLP job through the page's widgets (its own process).
     owner = owner_label(trainer)
     select(trainer, "Architecture", "mlp")
     ui.wait_for_app(trainer)
-    type_into(trainer, "stNumberInput", "Epochs", "40")
+    type_into(trainer, "stNumberInput", "Epochs", "400")  # long: it is stopped
     ui.wait_for_app(trainer)
     type_into(trainer, "stTextInput", "Model name", JOB)
     ui.wait_for_app(trainer)
@@ -192,7 +192,7 @@ def _five_visitors(names, pages, app_url, ui, digit_pictures):
     for i, pg in enumerate(others):
         go(pg, "Train")
         pg.get_by_text(f"started by {owner}").first.wait_for(timeout=120_000)
-        only_owner = pg.get_by_text(f"Only {owner}, who started this job, can stop it.")
+        only_owner = pg.get_by_text(f"Only {owner}, who started this run, can stop it.")
         expect(only_owner).to_be_visible(timeout=60_000)
         assert JOB in pg.get_by_test_id("stMain").inner_text()
         assert owner_label(pg) != owner
