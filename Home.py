@@ -5,11 +5,10 @@ Thin by design: it reads `core` and renders. It never imports TensorFlow (a test
 
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
-from core import mnist_download, registry
-from studio import datasets
+from core import mnist_download, runs, status
+from studio import datasets, runs_ui
 
 st.set_page_config(page_title="Digit Recognizer Studio", page_icon="✍️", layout="wide")
 
@@ -70,42 +69,14 @@ with st.expander("Bring your own data (upload Kaggle's train.csv / test.csv)"):
         datasets.forget_uploads()
         st.rerun()
 
-# ---- models
-st.subheader("Saved models")
-infos = registry.list_models()
-if not infos:
+# ---- runs
+st.subheader("Runs and saved models")
+views = runs.list_runs()
+if not views:
     st.info("No saved model yet. Train one on the **Train** page or with `python -m core train`.")
 else:
-    board = pd.DataFrame(
-        [
-            {
-                "model": i.name,
-                "architecture": i.meta.get("arch"),
-                "validation accuracy": i.val_accuracy,
-                "parameters": i.meta.get("param_count"),
-                "training time (s)": i.meta.get("training_time_s"),
-                "trained on": i.data_source,
-                "status": i.status,
-                "created": i.meta.get("created_at", "")[:16],
-            }
-            for i in infos
-        ]
-    )
-    # Whole numbers even where a forest has none (a plain column of ints and None turns float).
-    board["parameters"] = board["parameters"].astype("Int64")
-    st.dataframe(
-        board,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "validation accuracy": st.column_config.ProgressColumn(
-                format="percent", min_value=0.0, max_value=1.0
-            ),
-            "parameters": st.column_config.NumberColumn(format="%,d"),  # 202,538 in every locale
-        },
-        key="leaderboard",
-    )
-    if any(i.status == "interrupted" for i in infos):
+    runs_ui.runs_table(views, key="home_runs", best_first=True)
+    if any(v.status == status.INTERRUPTED for v in views):
         st.caption(
             "**interrupted**: the training process was killed before the end. The best epoch it "
             "saved is kept and can be evaluated and used like any other model."

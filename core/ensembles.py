@@ -78,6 +78,7 @@ def meta_for(name: str, metas: list[dict], *, val_accuracy: float | None, param_
         "members": [{"name": m.get("name"), "arch": m.get("arch"), "seed": m.get("seed"),
                      "val_accuracy": (m.get("metrics") or {}).get("val_accuracy")} for m in metas],
         "combine": COMBINE,
+        "params": {"members": len(metas)},
         "data": data,
         "metrics": {"val_accuracy": val_accuracy} if val_accuracy is not None else {},
         "param_count": param_count,

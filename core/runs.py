@@ -152,7 +152,9 @@ def summary(view: RunView) -> dict:
         "val_loss": (meta.get("metrics") or {}).get("val_loss"),
         "epochs": len(view.history) or meta.get("epochs_done"),
         "best_epoch": meta.get("best_epoch"),
-        "settings": ", ".join(f"{k}={params[k]}" for k in keys if k in params),
+        "settings": (", ".join(f"{k}={params[k]}" for k in keys if k in params) if registry.kind_of(meta)
+                     != registry.ENSEMBLE else "mean of " + ", ".join(m.get("name", "?") for m in meta.get(
+                         "members") or [])),
         "param_count": meta.get("param_count"),
         "training_time_s": meta.get("training_time_s"),
         "data_source": data.get("source", "unknown"),

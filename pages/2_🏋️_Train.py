@@ -11,7 +11,7 @@ import streamlit as st
 
 from core import data, jobs, models, runs, status, training
 from core.charts import training as charts
-from studio import datasets, visitor
+from studio import datasets, runs_ui, visitor
 from studio import training_ui as ui
 
 st.set_page_config(page_title="Train · Digit Recognizer Studio", page_icon="🏋️", layout="wide")
@@ -22,6 +22,7 @@ st.session_state.setdefault("train_val_fraction", 0.1)
 st.session_state.setdefault("train_seed", 0)
 st.session_state.setdefault("train_name", "")
 st.session_state.setdefault("train_user_digits", False)
+st.session_state.setdefault("train_patience", 0)
 owner = visitor.label()
 
 st.title("🏋️ Train a model")
@@ -67,6 +68,8 @@ with settings_col:
         c3.slider("Augmentation strength", min_value=0.0, max_value=2.0, step=0.1,
                   key="train_augment_strength", disabled=not st.session_state["train_augment"],
                   help="1.0 = ±10° rotation, ±10% zoom and shift")
+        c4.number_input("Early stopping", min_value=0, max_value=100, step=1, key="train_patience",
+                        help="Stop after this many epochs without a better validation accuracy (0: never)")
     else:
         c1.number_input("Trees", min_value=10, max_value=1000, step=10, key="train_n_estimators")
     c4.slider("Validation fraction", min_value=0.02, max_value=0.5, step=0.01, key="train_val_fraction",
@@ -116,21 +119,43 @@ def estimate_line(measuring: bool) -> None:
 
 estimate_line(_measuring)
 
-if st.button("▶ Start training", type="primary", key="train_start"):
+queue_busy = len(jobs.running()) >= jobs.max_jobs()
+b1, b2 = st.columns([1, 3], vertical_alignment="center")
+start_label = "➕ Queue training" if queue_busy else "▶ Start training"
+if b1.button(start_label, type="primary", key="train_start",
+             help="Starts now, or waits in the queue while another job runs"):
     if config_error is not None:
         st.error(f"Not started: {config_error}")
     else:
         try:
             extra_n = n_taught if st.session_state["train_user_digits"] else 0
-            name = jobs.start(config, jobs.DataRef.of(train, datasets.train_file()), owner=owner,
-                              token=visitor.token(), user_digits=extra_n)
-        except jobs.JobBusy as exc:
-            st.error(f"Not started: {exc}.", icon="⏳")
+            name, started = jobs.submit(config, jobs.DataRef.of(train, datasets.train_file()), owner=owner,
+                                        token=visitor.token(), user_digits=extra_n)
         except ValueError as exc:
             st.error(f"Not started: {exc}")
         else:
             ui.remember_started(name)
+            if not started:
+                st.info(f"{name} is queued: it starts by itself when the job before it ends.", icon="⏳")
             views = runs.list_runs()
+with b2.expander("🧩 Train an ensemble (several seeds, their probabilities averaged)"):
+    st.caption("Queues one run per seed with these settings, on the same validation digits, then saves "
+               "their average as one model you can pick anywhere.")
+    n_members = st.number_input("Members", min_value=2, max_value=5, value=3, key="train_ensemble_n")
+    if st.button(f"🧩 Queue {int(n_members)} runs and their ensemble", key="train_ensemble",
+                 disabled=config is None or arch.kind != models.KERAS):
+        seeds = [int(st.session_state["train_seed"]) + i for i in range(int(n_members))]
+        try:
+            names = jobs.submit_ensemble(config, jobs.DataRef.of(train, datasets.train_file()), seeds,
+                                         owner=owner, token=visitor.token())
+        except ValueError as exc:
+            st.error(f"Not queued: {exc}")
+        else:
+            ui.remember_started(names[0])
+            st.success(f"Queued {', '.join(names[:-1])}, then the ensemble {names[-1]}.")
+            views = runs.list_runs()
+if not busy and any(v.status == status.QUEUED for v in views):
+    jobs.start_next()  # nothing runs but runs wait (their job ended without starting them): go on
 
 # ---- the run, live
 st.subheader("Progress")
@@ -157,8 +182,7 @@ def live(polling: bool) -> None:
     p = view.progress
     m1, m2, m3, m4, m5 = st.columns(5)
     best = view.best_val_accuracy
-    epochs = p.get("epochs") or view.meta.get("params", {}).get("epochs", "?")
-    m1.metric("Epoch", f"{len(view.history)} / {epochs}")
+    m1.metric(*ui.size_metric(view))
     m2.metric("Best validation accuracy", f"{best:.2%}" if best is not None else "—")
     m3.metric("Images / s", f"{p['images_per_s']:,.0f}" if p.get("images_per_s") else "—")
     m4.metric("Learning rate", f"{p['learning_rate']:.2e}" if p.get("learning_rate") else "—")
@@ -191,17 +215,22 @@ def live(polling: bool) -> None:
     elif view.status in (status.DONE, status.STOPPED):
         if view.status == status.STOPPED:
             st.warning("Stopped on request: the best epoch so far was kept." if view.has_model
-                       else "Stopped before the first epoch ended: nothing was saved.")
+                       else (view.meta.get("note") or "stopped before the first epoch ended: nothing was "
+                             "saved").capitalize() + ".")
         if view.has_model:
             st.success(ui.result_line(view))
             ui.link_to_evaluate(view.name)
-    with st.expander(f"All runs ({len(current)})", expanded=any(v.problems for v in current)):
-        st.dataframe(ui.runs_table(current), hide_index=True, key="train_runs",
-                     column_config={"best validation accuracy": st.column_config.ProgressColumn(
-                         format="percent", min_value=0.0, max_value=1.0)})
 
 
 live(_polling)
+
+# ---- every run: queue, table, curves side by side, looking after one
+st.subheader("Runs")
+runs_ui.queue(views)
+runs_ui.runs_table(views, key="train_runs")
+runs_ui.overlay(views, key="train_runs")
+with st.expander("Manage a run: rename, note, download, continue, delete, import"):
+    runs_ui.manage_run(views, key="train_manage")
 
 # ---- the classic demo
 st.divider()

@@ -17,7 +17,7 @@ from typing import Any
 
 import streamlit as st
 
-from core import models, registry, runs, speed, status
+from core import jobs, models, registry, runs, speed, status
 from core.training import TrainConfig
 from studio import visitor
 
@@ -88,6 +88,7 @@ def build_config(values: Mapping[str, Any]) -> TrainConfig:
         schedule=str(values["train_schedule"]),
         augment=bool(values["train_augment"]),
         augment_strength=float(values["train_augment_strength"]),
+        patience=int(values.get("train_patience") or 0) or None,
     ).validate()
 
 
@@ -136,19 +137,30 @@ def estimate(settings: dict, n_rows: int, *, busy: bool) -> Estimate:
 
 
 def run_to_show(views: list[runs.RunView]) -> runs.RunView | None:
-    """This visitor's own latest run if there is one, else the run training now, else the newest."""
+    """The run this session started, else the one training now, else this visitor's newest (after a
+    reload, by their key), else the newest of all."""
     mine = st.session_state.get(JOB_KEY)
     by_name = {v.name: v for v in views}
     if mine in by_name:
         return by_name[mine]
-    active = [v for v in views if v.active]
-    return active[0] if active else (views[0] if views else None)
+    running = [v for v in views if v.status == status.RUNNING]
+    owned = [v for v in views if jobs.owns(v.meta, visitor.token())]  # views are newest first
+    return next(iter(running + owned + views), None)
 
 
 def steps_per_epoch(view: runs.RunView) -> int | None:
     """Batches per epoch of a Keras run, from its live view (None before the first report)."""
     steps, epochs = view.progress.get("steps"), view.progress.get("epochs")
     return int(steps // epochs) if steps and epochs else None
+
+
+def size_metric(view: runs.RunView) -> tuple[str, str]:
+    """("Epoch", "3 / 30") for a training run; ("Members", "3") for an ensemble."""
+    job = view.meta.get("job") or {}
+    if registry.kind_of(view.meta) == registry.ENSEMBLE or job.get("kind") == jobs.ENSEMBLE:
+        return "Members", str(len(view.meta.get("members") or job.get("members") or []))
+    epochs = view.progress.get("epochs") or (view.meta.get("params") or {}).get("epochs", "?")
+    return "Epoch", f"{len(view.history)} / {epochs}"
 
 
 def progress_share(view: runs.RunView) -> float:

@@ -184,7 +184,7 @@ def test_pages_offer_the_killed_run_as_an_interrupted_but_usable_model(models_en
 
     home = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
     assert not home.exception
-    assert home.dataframe[0].value["status"].tolist() == ["interrupted"]
+    assert home.dataframe[0].value["status"].tolist() == ["⚠️ interrupted"]
 
     evaluate = AppTest.from_file(str(ROOT / "pages" / "3_📊_Evaluate.py"), default_timeout=120).run()
     assert not evaluate.exception and not evaluate.error

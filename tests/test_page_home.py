@@ -46,8 +46,8 @@ def test_home_lists_saved_models_best_first(isolated):
     at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
     assert not at.exception
     board = at.dataframe[0].value
-    assert list(board["model"]) == ["strong", "weak"]
-    assert list(board["validation accuracy"]) == [0.99, 0.91]
+    assert list(board["run"]) == ["strong", "weak"]  # best first: a leaderboard
+    assert list(board["best validation accuracy"]) == [0.99, 0.91]
 
 
 def _placeholder_model(models: Path, name: str, meta: dict) -> None:
@@ -84,8 +84,8 @@ def test_a_killed_training_run_is_listed_as_interrupted(isolated):
     at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
     assert not at.exception
     board = at.dataframe[0].value
-    assert dict(zip(board["model"], board["status"], strict=True)) == {"killed": "interrupted",
-                                                                       "done": "done"}
+    assert dict(zip(board["run"], board["status"], strict=True)) == {"killed": "⚠️ interrupted",
+                                                                     "done": "✅ done"}
     assert any(c.value.startswith("**interrupted**: the training process was killed") for c in at.caption)
 
 

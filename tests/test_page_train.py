@@ -203,10 +203,18 @@ def test_other_visitors_see_the_owner_who_alone_stops_it_even_after_a_reload(mea
     assert any(f"started by **{owner_label}**" in m for m in _texts(other.markdown))
     assert "train_stop" not in {b.key for b in other.button}
     assert any(f"Only {owner_label}" in c for c in _texts(other.caption))
+    # Their start waits in the queue behind the running job; they alone may cancel it.
+    assert other.button(key="train_start").label == "➕ Queue training"
+    other.text_input(key="train_name").set_value("waiting-mlp").run()
     other.button(key="train_start").click().run()
-    busy = _texts(other.error)
-    assert len(busy) == 1 and "already running" in busy[0] and owner_label in busy[0] and name in busy[0]
-    assert [v.name for v in runs.active_runs()] == [name]  # nothing else was started
+    assert any("waiting-mlp is queued: it starts by itself" in i for i in _texts(other.info))
+    assert [(v.name, v.status) for v in runs.active_runs()] == [(name, "running"), ("waiting-mlp", "queued")]
+    assert "cancel_waiting-mlp" in {b.key for b in other.button}
+    owner.run()
+    assert "cancel_waiting-mlp" not in {b.key for b in owner.button}
+    other.button(key="cancel_waiting-mlp").click().run()
+    assert registry.read_meta("waiting-mlp")["status"] == "stopped"
+    assert [v.name for v in runs.active_runs()] == [name]
 
     # The owner reloads the page: a new session, the same address (its key) -> still the owner.
     reloaded = _page()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -123,6 +124,39 @@ def throughput_curve(history: Sequence[Mapping]) -> go.Figure:
         title="Speed", xaxis_title="epoch", yaxis_title="images / s", height=280,
         margin=dict(l=10, r=10, t=40, b=10), showlegend=False, uirevision="speed",
     )
+    return fig
+
+
+def overlay_curves(histories: Mapping[str, Sequence[Mapping]]) -> go.Figure:
+    """Validation accuracy (left) and loss (right) per epoch of several runs, one colour per run,
+    each run's best epoch (highest validation accuracy) marked with a star."""
+    fig = make_subplots(rows=1, cols=2,
+                        subplot_titles=("Validation accuracy", "Validation loss (lower is better)"))
+    palette = px.colors.qualitative.Plotly
+    for i, (name, history) in enumerate(histories.items()):
+        colour = palette[i % len(palette)]
+        epochs = _column(history, "epoch")
+        acc = _column(history, "val_accuracy")
+        for col, values, fmt in ((1, acc, ".2%"), (2, _column(history, "val_loss"), ".4f")):
+            x, y = _finite(epochs, values)
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name, legendgroup=name, showlegend=col == 1,
+                                     line=dict(color=colour),
+                                     hovertemplate=f"{name}<br>epoch %{{x}}: %{{y:{fmt}}}<extra></extra>"),
+                          row=1, col=col)
+        if np.isfinite(acc).any():
+            best = int(np.nanargmax(acc))
+            for col, values in ((1, acc), (2, _column(history, "val_loss"))):
+                if np.isfinite(values[best]):
+                    fig.add_trace(go.Scatter(
+                        x=[epochs[best]], y=[values[best]], mode="markers", legendgroup=name,
+                        showlegend=False,
+                        marker=dict(symbol="star", size=13, color=colour, line=dict(width=1, color="white")),
+                        name=f"{name}: best epoch", hovertemplate=f"{name}: best epoch %{{x}}<extra></extra>",
+                    ), row=1, col=col)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(tickformat=".1%", row=1, col=1)
+    fig.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10), uirevision="overlay",
+                      legend=dict(orientation="h", yanchor="bottom", y=-0.35))
     return fig
 
 
