@@ -68,11 +68,12 @@ class Run:
         runs.write_progress(self.name, {**self.last_view, "message": self.message})
 
     def epochs_done(self, rows: list[dict], best: Callable[[], int]) -> None:
-        """After each epoch: history, then the best epoch's metrics in meta (the checkpoint is saved)."""
-        registry.write_history(self.name, rows)
+        """After each epoch (its checkpoint saved): the best epoch's metrics in meta, then the history,
+        so a history row on disk always has its meta and checkpoint before it."""
         row = rows[best() - 1] if best() else {}
         self.save_meta(metrics={"val_accuracy": row.get("val_accuracy"), "val_loss": row.get("val_loss")},
                        best_epoch=best(), epochs_done=len(rows))
+        registry.write_history(self.name, rows)
         self.echo(_epoch_line(rows[-1], int(self.meta["params"]["epochs"])))
 
     def finish(self, outcome: str, **changes) -> None:
