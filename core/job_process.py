@@ -77,7 +77,7 @@ class Run:
         self.echo(_epoch_line(rows[-1], int(self.meta["params"]["epochs"])))
 
     def finish(self, outcome: str, **changes) -> None:
-        self.save_meta(status=outcome, **changes)
+        self.save_meta(status=outcome, ended_at=registry.timestamp(), **changes)
         self.progress(message={status.DONE: "done", status.STOPPED: "stopped",
                                status.FAILED: "failed"}.get(outcome, outcome))
 

@@ -54,6 +54,18 @@ def cached_probe(settings: dict) -> dict | None:
     return found if isinstance(found, dict) and found.get("images_per_s") else None
 
 
+def measured_busy(measured: dict) -> bool:
+    """Whether a probe ran while other work kept every core busy (its speed is then too low)."""
+    return float(measured.get("load") or 0.0) >= (os.cpu_count() or 1)
+
+
+def forget(settings: dict) -> None:
+    """Drop the probe of these settings (the page measures again)."""
+    probes = cached_probes()
+    if probes.pop(probe_key(settings), None) is not None:
+        paths.write_atomic(_cache(), json.dumps(probes, indent=1).encode())
+
+
 def remember(settings: dict, result: dict) -> None:
     probes = cached_probes()
     probes[probe_key(settings)] = result
@@ -67,6 +79,7 @@ def probe(settings: dict, *, steps: int = TIMED_STEPS) -> dict:
     from core import training
 
     t0 = time.perf_counter()
+    load = os.getloadavg()[0]  # other work slows the probe: the page says so when it was busy
     batch = int(settings["batch_size"])
     n = batch * (WARMUP_STEPS + steps)
     rng = np.random.default_rng(0)
@@ -82,7 +95,7 @@ def probe(settings: dict, *, steps: int = TIMED_STEPS) -> dict:
     timed = marks[-1] - marks[WARMUP_STEPS - 1]
     return {"images_per_s": round(batch * steps / timed, 1),
             "start_up_s": round(marks[WARMUP_STEPS - 1] - t0, 2), "param_count": int(model.count_params()),
-            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "load": round(load, 2)}
 
 
 def start_probe(settings: dict) -> subprocess.Popen:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import data, jobs, models, runs, status, training
+from core import data, jobs, models, runs, speed, status, training
 from core.charts import training as charts
 from studio import datasets, runs_ui, visitor
 from studio import training_ui as ui
@@ -106,9 +106,11 @@ def estimate_line(measuring: bool) -> None:
         st.rerun()  # measured: the whole page, so the parameter count shows too
     if found.probe is not None:
         count_slot.metric("Parameters", f"{found.probe['param_count']:,}")
-        st.caption(f"⏱️ About **{ui.format_duration(found.seconds)}** on this machine: {settings['epochs']} "
-                   f"epochs at {found.probe['images_per_s']:,.0f} images/s, measured by a short probe of "
-                   "these settings here.")
+        c1, c2 = st.columns([5, 1], vertical_alignment="center")
+        c1.caption(ui.estimate_caption(found, settings))
+        if c2.button("Measure again", key="train_probe_again", disabled=busy):
+            speed.forget(settings)
+            st.rerun()
     elif found.measuring:
         st.caption("⏱️ Measuring this machine's speed for these settings (a few seconds, once)…")
     elif found.failed:

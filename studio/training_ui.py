@@ -133,6 +133,16 @@ def estimate(settings: dict, n_rows: int, *, busy: bool) -> Estimate:
     return Estimate(measuring=True)
 
 
+def estimate_caption(found: Estimate, settings: dict) -> str:
+    """The estimate in a line: how long, from what speed, and whether the probe ran on a busy machine."""
+    probe = found.probe or {}
+    busy = (f" It ran while the machine was busy (load {probe['load']:.1f}): this is pessimistic."
+            if speed.measured_busy(probe) else "")
+    return (f"⏱️ About **{format_duration(found.seconds)}** on this machine: {settings['epochs']} epochs at "
+            f"{probe.get('images_per_s', 0):,.0f} images/s, measured by a short probe of these settings here."
+            f"{busy}")
+
+
 # --------------------------------------------------------------------------- the run to show
 
 

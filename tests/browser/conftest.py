@@ -11,6 +11,7 @@ cannot import a conftest reliably. Waits are generous: the test machine is small
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -87,55 +88,86 @@ def app_env(tmp_path_factory) -> Iterator[dict]:
         yield {"env": env, "models": models, "data": base / "data"}
 
 
+class AppServer:
+    """`streamlit run Home.py` on a free port with the given environment; it can be stopped and
+    started again on the same port (a server restart), its output appended to `log`."""
+
+    def __init__(self, env: dict, log: Path):
+        self.port, self.env, self.log, self.proc = _free_port(), env, log, None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        # No file watcher: other people edit files while tests run, and watching .venv costs CPU.
+        cmd = [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(self.port),
+               "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"streamlit exited with code {self.proc.returncode}; see {self.log}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        self.proc.kill()
+        pytest.fail(f"streamlit did not start within 120 s; see {self.log}")
+
+    def stop(self) -> None:
+        """SIGTERM, as Ctrl-C or a host restarting the app; killed if it does not end."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
 @pytest.fixture(scope="session")
 def app_url(app_env):
     """Start `streamlit run Home.py` on a free port for the whole session; stop it after."""
-    port = _free_port()
-    # No file watcher: other people edit files while tests run, and watching .venv costs CPU.
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "Home.py",
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-        "--server.runOnSave",
-        "false",
-    ]
-    ARTIFACTS.mkdir(exist_ok=True)
-    tmp_log = ARTIFACTS / "streamlit-server.log"
-    log = open(tmp_log, "w")  # noqa: SIM115 - stays open while the server runs
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=app_env["env"], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            log.close()
-            pytest.fail(f"streamlit exited with code {proc.returncode}; see {tmp_log}")
+    server = AppServer(app_env["env"], ARTIFACTS / "streamlit-server.log")
+    server.log.unlink(missing_ok=True)
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def own_server(app_env, tmp_path):
+    """A server of this test's own: a copy of the shipped models and empty data and cache folders,
+    so what the test trains, queues or deletes never reaches another test. `.models` is its folder."""
+    models = tmp_path / "models"
+    shutil.copytree(ROOT / "models", models)
+    for sub in ("data", "cache"):
+        (tmp_path / sub).mkdir()
+    env = {**app_env["env"], "DRS_MODELS_DIR": str(models), "DRS_DATA_DIR": str(tmp_path / "data"),
+           "DRS_CACHE_DIR": str(tmp_path / "cache")}
+    server = AppServer(env, ARTIFACTS / f"server-{tmp_path.name}.log")
+    server.models = models
+    server.start()
+    yield server
+    server.stop()
+    _kill_jobs(models)
+
+
+def _kill_jobs(models: Path) -> None:
+    """Job processes a test left running in its models folder (a failed test must not leave training)."""
+    from core import processes, status
+
+    for meta_file in models.glob("*/meta.json"):
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        log.close()
-        pytest.fail(f"streamlit did not start within 120 s; see {tmp_log}")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+            meta = json.loads(meta_file.read_text())
+        except ValueError:
+            continue
+        for record in (meta.get(status.WRITER_KEY), meta.get("launched")):
+            if isinstance(record, dict):
+                processes.kill(record)
 
 
 @pytest.fixture(scope="session")

@@ -10,20 +10,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, exceptions_on, screenshot, wait_for_app
+from tests.browser.conftest import exceptions_on, screenshot, wait_for_app
 
-ROOT = Path(__file__).resolve().parents[2]
 JOB = "outlives-mlp"
 CHART = '.st-key-train_live_curves:not([data-stale="true"]) .scatterlayer path.js-line'
 OWN_RUN_LIVE = """([job]) => {
@@ -38,63 +29,9 @@ EPOCH_AFTER = """([before]) => {
 }"""
 
 
-class Server:
-    """`streamlit run Home.py` on a fixed port, which can be stopped and started again."""
-
-    def __init__(self, env: dict, log: Path):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.env, self.log, self.proc = env, log, None
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        cmd = [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(self.port),
-               "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
-        with open(self.log, "a") as log:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        pytest.fail(f"streamlit did not start within 120 s; see {self.log}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # as Ctrl-C or a host restarting the app
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
 @pytest.fixture
-def server(app_env, tmp_path):
-    models = tmp_path / "models"
-    shutil.copytree(ROOT / "models", models)
-    for sub in ("data", "cache"):
-        (tmp_path / sub).mkdir()
-    env = {**app_env["env"], "DRS_MODELS_DIR": str(models), "DRS_DATA_DIR": str(tmp_path / "data"),
-           "DRS_CACHE_DIR": str(tmp_path / "cache")}
-    ARTIFACTS.mkdir(exist_ok=True)
-    srv = Server(env, ARTIFACTS / "jobs-server.log")
-    srv.start()
-    srv.models = models
-    yield srv
-    srv.stop()
-    from core import processes, registry, status  # a job left running by a failed test is killed
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DRS_MODELS_DIR", str(models))
-        meta = registry.read_meta(JOB) if (models / JOB / "meta.json").is_file() else {}
-    if isinstance(meta.get(status.WRITER_KEY), dict):
-        processes.kill(meta[status.WRITER_KEY])
+def server(own_server):
+    return own_server
 
 
 def _main_text(page) -> str:
