@@ -48,7 +48,8 @@ def test_queue_overlay_download_and_delete(own_server, page):
 
     # Two runs: the first starts, the second waits in the queue and starts by itself after it.
     _start(page, "q-first", "6")
-    assert page.locator(".st-key-train_start button").inner_text().strip() == "➕ Queue training"
+    page.wait_for_function("""() => [...document.querySelectorAll('.st-key-train_start button')]
+        .some(b => b.innerText.includes('Queue training'))""", timeout=60_000)  # a job runs: it queues
     _start(page, "q-second", "2")
     page.get_by_text("q-second is queued: it starts by itself").first.wait_for(timeout=60_000)
     assert "Queue — 1 waiting" in _main(page) and page.locator(".st-key-cancel_q-second").count() == 1
@@ -68,7 +69,7 @@ def test_queue_overlay_download_and_delete(own_server, page):
     _pick(page, "Compare the curves of", "q-second")
     chart = page.locator(".st-key-train_runs_overlay_chart")
     chart.locator(".scatterlayer path.js-line").first.wait_for(timeout=60_000)
-    legend = chart.locator(".legend").inner_text()
+    legend = chart.locator(".legend").first.text_content()
     assert "q-first" in legend and "q-second" in legend
     assert chart.locator(".scatterlayer path.point").count() >= 4  # a star per run, in each panel
     screenshot(page, "runs-overlay")
