@@ -125,7 +125,7 @@ def _config(args: argparse.Namespace):
     ).validate()
 
 
-def _run_in_foreground(name: str, *, quiet: bool) -> int:
+def _run_in_foreground(name: str, *, quiet: bool, tracebacks: bool = False) -> int:
     """Run a queued run here, one line per epoch on stderr, the result as JSON on stdout. The
     first Ctrl-C asks the run to stop after this batch (its best epoch is kept)."""
     from core import job_process, runs
@@ -137,10 +137,12 @@ def _run_in_foreground(name: str, *, quiet: bool) -> int:
 
     if registry.kind_of(registry.read_meta(name)) != registry.SKLEARN:
         load_tensorflow()
+    def echo(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
     previous = signal.signal(signal.SIGINT, ask_to_stop)
     try:
-        result = job_process.run(name, echo=None if quiet else lambda line: print(line, file=sys.stderr,
-                                                                                   flush=True))
+        result = job_process.run(name, tracebacks=tracebacks, echo=None if quiet else echo)
     finally:
         signal.signal(signal.SIGINT, previous)
     meta = registry.read_meta(name)
@@ -155,7 +157,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core import jobs
 
     if args.run:  # a run the web app queued: its process, with its output in the run's job.log
-        return _run_in_foreground(registry.validate_name(args.run), quiet=False)
+        return _run_in_foreground(registry.validate_name(args.run), quiet=False, tracebacks=True)
     if args.continue_run:
         return _continue(args)
     config = _config(args)

@@ -217,8 +217,9 @@ KINDS: dict[str, Callable[[Run], bool]] = {jobs.TRAIN: _train, jobs.FINETUNE: _f
                                             jobs.CONTINUE: _continue, jobs.ENSEMBLE: _ensemble}
 
 
-def run(name: str, *, echo: Echo | None = None) -> dict | None:
-    """Run queued run `name` in this process; its final metrics, or None if nothing was saved."""
+def run(name: str, *, echo: Echo | None = None, tracebacks: bool = False) -> dict | None:
+    """Run queued run `name` in this process; its final metrics, or None if nothing was saved. A
+    failure is recorded in its meta (and, with `tracebacks`, its whole traceback echoed to the log)."""
     current = _claim(name, echo)
     saved = False
     try:
@@ -228,7 +229,8 @@ def run(name: str, *, echo: Echo | None = None) -> dict | None:
         saved = not runs.stop_requested(name) and KINDS[kind](current)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded for the page, never lost
         current.finish(status.FAILED, error=f"{type(exc).__name__}: {exc}")
-        current.echo(traceback.format_exc())
+        if tracebacks:
+            current.echo(traceback.format_exc())
     else:
         if saved:
             current.finish(status.STOPPED if runs.stop_requested(name) else status.DONE)
