@@ -33,13 +33,15 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import benchkit  # noqa: E402
 
 TARGET_S = 5.0
-# Run the command as `python -m core` does, then say whether TensorFlow got imported on the way.
+# Run the command as `python -m core` does (core/__main__.py), then say whether TensorFlow got
+# imported on the way (before the same hard exit that file ends with).
 LAUNCHER = (
-    "import runpy, sys; sys.argv = ['python -m core', *sys.argv[1:]]\n"
-    "try:\n"
-    "    runpy.run_module('core', run_name='__main__', alter_sys=True)\n"
-    "finally:\n"
-    "    print('tensorflow imported:', 'tensorflow' in sys.modules, file=sys.stderr)\n"
+    "import os, sys\n"
+    "os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')\n"
+    "from core.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "print('tensorflow imported:', 'tensorflow' in sys.modules, file=sys.stderr)\n"
+    "sys.stdout.flush(); sys.stderr.flush(); os._exit(code)\n"
 )
 
 

@@ -9,7 +9,8 @@ and a headless Chromium, and cleaning up after all of them. Not a benchmark itse
   sample tiled when those are missing.
 - `memory_mb`, `cpu_seconds`, `descendants`: what /proc says of a process.
 - `Server`: `streamlit run Home.py` on a free port, stopped with everything it started.
-- `chromium()`, `wait_idle()`: Debian's Chromium through Playwright, and waiting for a page.
+- `chromium()`, `wait_idle()`: Debian's Chromium through Playwright (optionally niced), and
+  waiting for a page.
 - `cleanup_on_exit()`: SIGTERM/SIGINT run the `finally` blocks; at exit every process this one
   started (and is still running) is ended, by pid.
 """
@@ -25,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -302,16 +304,25 @@ class Server:
 
 
 @contextlib.contextmanager
-def chromium() -> Iterator:
-    """A headless Debian Chromium through Playwright (closed on exit)."""
+def chromium(*, nice: int = 0) -> Iterator:
+    """A headless Debian Chromium through Playwright (closed on exit); with `nice`, started at that
+    niceness (through a small wrapper script), so it takes CPU only when the rest leaves some."""
     from playwright.sync_api import sync_playwright
 
+    executable, wrapper_dir = CHROMIUM, None
+    if nice:
+        wrapper_dir = tempfile.mkdtemp(prefix="chromium-nice-")
+        executable = os.path.join(wrapper_dir, "chromium")
+        Path(executable).write_text(f'#!/bin/sh\nexec nice -n {int(nice)} {CHROMIUM} "$@"\n')
+        os.chmod(executable, 0o755)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
             browser.close()
+            if wrapper_dir:
+                shutil.rmtree(wrapper_dir, ignore_errors=True)
 
 
 def new_page(browser, timeout_ms: float = 300_000):
