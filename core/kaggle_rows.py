@@ -124,6 +124,10 @@ def fast_parse(
     pix = np.empty((len(columns), n), dtype=np.uint8)
     for j, col in enumerate(columns):
         pix[j] = col.to_numpy()
+    del table, columns
+    # pyarrow's allocator keeps freed blocks for later reads: give them back (a long-lived server
+    # parses a file once, and a job process needs the memory for training).
+    pa.default_memory_pool().release_unused()
     return np.ascontiguousarray(pix.T), labels
 
 

@@ -218,7 +218,7 @@ def ink_map(pixels: np.ndarray) -> tuple[np.ndarray, bool]:
 
 def _subsample(a: np.ndarray, target: int = 20_000) -> np.ndarray:
     """A regular grid of about `target` pixels: statistics of a large image at a fraction of the cost."""
-    step = max(1, int(np.sqrt(a.size / target)))
+    step = max(1, round(float(np.sqrt(a.size / target))))
     return a[::step, ::step].ravel()
 
 
