@@ -161,19 +161,16 @@ if not busy and any(v.status == status.QUEUED for v in views):
 
 # ---- the run, live
 st.subheader("Progress")
-_polling = any(v.active for v in views)
+_shown = ui.run_to_show(views)
+_polling = _shown is not None and _shown.active
 
 
-@st.fragment(run_every=1.0 if _polling else None)
-def live(polling: bool) -> None:
-    """Poll the runs' files once a second while one is active; redraw the whole page when it ends."""
-    current = runs.list_runs()
-    if polling and not any(v.active for v in current):
+@st.fragment(run_every=ui.STATUS_EVERY_S if _polling else None)
+def live_status(name: str, polling: bool) -> None:
+    """The run's progress and figures, read from its files; the whole page again when it ends."""
+    view = runs.read_run(name)
+    if polling and not view.active:
         st.rerun()  # The whole page: stops the polling and shows the final state everywhere.
-    view = ui.run_to_show(current)
-    if view is None:
-        st.info("No training job has run here yet: choose the settings above and start one.")
-        return
     mine = jobs.owns(view.meta, visitor.token())
     who = "you" if mine else view.meta.get("owner", "?")
     st.markdown(f"**{view.name}** · {view.arch} · started by **{who}** · "
@@ -197,16 +194,6 @@ def live(polling: bool) -> None:
                 st.toast("Stopping after this batch…")
         else:
             st.caption(f"Only {view.meta.get('owner', 'its owner')}, who started this run, can stop it.")
-    batches = p.get("batches") or {}
-    if batches.get("step") or view.history:
-        st.plotly_chart(charts.live_curves(batches, view.history, steps_per_epoch=ui.steps_per_epoch(view)),
-                        key="train_live_curves")
-        if len(view.history) >= 2 and any(h.get("learning_rate") is not None for h in view.history):
-            c1, c2 = st.columns(2)
-            c1.plotly_chart(charts.lr_curve(view.history), key="train_lr_curve")
-            c2.plotly_chart(charts.throughput_curve(view.history), key="train_speed_curve")
-    elif view.active:
-        st.caption("Waiting for the first batch (the job process starts TensorFlow and builds the model)…")
     if view.status == status.FAILED:
         st.error(f"Training failed: {view.meta.get('error', 'no reason recorded')}. Models saved before are "
                  "untouched.")
@@ -224,7 +211,28 @@ def live(polling: bool) -> None:
             ui.link_to_evaluate(view.name)
 
 
-live(_polling)
+@st.fragment(run_every=ui.CHARTS_EVERY_S if _polling else None)
+def live_charts(name: str) -> None:
+    """The run's curves, redrawn less often than its figures: drawing a chart costs the visitor's
+    browser far more than a line of text, and the job needs the CPU."""
+    view = runs.read_run(name)
+    batches = view.progress.get("batches") or {}
+    if batches.get("step") or view.history:
+        st.plotly_chart(charts.live_curves(batches, view.history, steps_per_epoch=ui.steps_per_epoch(view)),
+                        key="train_live_curves")
+        if len(view.history) >= 2 and any(h.get("learning_rate") is not None for h in view.history):
+            c1, c2 = st.columns(2)
+            c1.plotly_chart(charts.lr_curve(view.history), key="train_lr_curve")
+            c2.plotly_chart(charts.throughput_curve(view.history), key="train_speed_curve")
+    elif view.active:
+        st.caption("Waiting for the first batch (the job process starts TensorFlow and builds the model)…")
+
+
+if _shown is None:
+    st.info("No training job has run here yet: choose the settings above and start one.")
+else:
+    live_status(_shown.name, _polling)
+    live_charts(_shown.name)
 
 # ---- every run: queue, table, curves side by side, looking after one
 st.subheader("Runs")

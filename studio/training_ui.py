@@ -24,6 +24,10 @@ from studio import visitor
 EVALUATE_PAGE = "pages/3_📊_Evaluate.py"
 BATCH_SIZES = [16, 32, 64, 86, 128, 256, 512]
 JOB_KEY = "train_job_name"  # name of the run this session started
+# How often a watched run is read again: its figures, and its charts (dearer to draw, in the
+# visitor's browser and in this server, while the job wants every core).
+STATUS_EVERY_S = 2.0
+CHARTS_EVERY_S = 5.0
 
 # Widget key -> TrainConfig field, for the settings that follow the architecture's defaults.
 DEFAULT_KEYS = {
