@@ -138,8 +138,7 @@ def _continue(run: Run) -> bool:
     extra, params = int(run.meta["job"]["epochs"]), run.meta["params"]
     history = registry.read_history(run.name)
     done = len(history)
-    train, taught = run.datasets()
-    data = training.arrays(train, params, taught)
+    data = _arrays(run)
     model = registry.load_keras(run.name)
     training.compile_to_continue(model, params, steps_per_epoch=training.steps_per_epoch(
         len(data.x_train), int(params["batch_size"])), epochs=extra)
@@ -185,9 +184,14 @@ def _train_forest(run: Run, data: training.Arrays) -> bool:
     return True
 
 
-def _train(run: Run) -> bool:
+def _arrays(run: Run) -> training.Arrays:
+    """The run's training and validation digits; the whole file is let go (fit needs the memory)."""
     train, extra = run.datasets()
-    data = training.arrays(train, run.meta["params"], extra)
+    return training.arrays(train, run.meta["params"], extra)
+
+
+def _train(run: Run) -> bool:
+    data = _arrays(run)
     run.meta["data"].update(n_train=len(data.x_train), split=data.split)
     fitted = models.get_architecture(run.meta["arch"]).kind == models.SKLEARN
     saved = (_train_forest if fitted else _train_keras)(run, data)
