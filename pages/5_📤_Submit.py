@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import registry, submission
+from core import registry, submission, submission_records
 from core.charts import submission as charts
 from studio import datasets
 from studio import models as model_cache
@@ -146,7 +146,7 @@ st.plotly_chart(
 if answers is not None:
     st.subheader("Local leaderboard")
     st.caption("Submissions on this test set, best score first (data/submissions/leaderboard.jsonl).")
-    rows = submission.leaderboard_rows(test.fingerprint)
+    rows = submission_records.leaderboard_rows(test.fingerprint)
     st.dataframe(
         rows, hide_index=True, key="submit_leaderboard",
         column_config={"score": st.column_config.NumberColumn(format="%.5f")},

@@ -10,7 +10,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core import prediction, submission
+from core import prediction, submission, submission_records
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "5_📤_Submit.py")
 
@@ -72,7 +72,7 @@ def test_predict_sample_shows_the_score_and_a_valid_file(env, sample_test, sampl
     at.run()  # a rerun (e.g. after a download) shows the cached result without another click
     assert not at.exception
     assert _metric(at, "Score") == f"{expected:.5f}"
-    assert len(submission.read_leaderboard()) == 1
+    assert len(submission_records.read_leaderboard()) == 1
 
 
 def test_ensemble_and_tta_make_new_predictions(env, sample_test, sample_answers):
@@ -85,7 +85,7 @@ def test_ensemble_and_tta_make_new_predictions(env, sample_test, sample_answers)
     mlp, forest = prediction.load("mlp-a"), prediction.load("forest")
     pred = submission.predict([mlp, forest], sample_test.images, tta=True)
     assert _metric(at, "Score") == f"{submission.accuracy_score(pred.labels, sample_answers):.5f}"
-    entry = submission.read_leaderboard()[-1]
+    entry = submission_records.read_leaderboard()[-1]
     assert entry["models"] == ["mlp-a", "forest"] and entry["settings"]["tta"] is True
 
 
@@ -101,7 +101,7 @@ def test_leakage_needs_explicit_consent(env, sample_train, save_forest):
     at.button(key="submit_predict").click().run()
     assert not at.exception
     assert any(s.value.startswith("Valid submission") for s in at.success)
-    entry = submission.read_leaderboard()[-1]
+    entry = submission_records.read_leaderboard()[-1]
     assert entry["models"] == ["mnist-model"] and entry["leakage"] is True
 
     at.multiselect(key="submit_models").set_value(["mlp-a"]).run()  # a clean model: no warning
