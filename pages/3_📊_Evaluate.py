@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core import evaluation, registry
+from core import eval_rows, evaluation, registry
 from core.charts import evaluation as charts
 from studio import datasets, models
 from studio import evaluation_cache as cache
@@ -80,7 +80,7 @@ recorded = infos[name].val_accuracy if name in infos else None
 st.caption(
     f"Evaluated on {rows.note}."
     + (f" Validation accuracy recorded at training time: {recorded:.2%}." if recorded is not None
-       and rows.kind == evaluation.KIND_VALIDATION else "")
+       and rows.kind == eval_rows.KIND_VALIDATION else "")
 )
 
 tabs = st.tabs(TABS, key="eval_tab", on_change="rerun")
@@ -228,13 +228,13 @@ with tabs[5]:
                     skipped.append(f"{other}: {exc}")
             for why in skipped:
                 st.warning(f"Left out of the comparison — {why}.")
-            common = evaluation.common_rows(usable) if len(usable) >= 2 else np.zeros(0, np.int64)
+            common = eval_rows.common_rows(usable) if len(usable) >= 2 else np.zeros(0, np.int64)
             if len(usable) < 2:
                 st.info("Pick at least two models that can be evaluated on this data.")
             elif len(common) == 0:
                 st.warning("These models have no unseen digit in common: no fair comparison is possible.")
             else:
-                st.caption(evaluation.explain_common_rows(usable, common, ds.name))
+                st.caption(eval_rows.explain_common_rows(usable, common, ds.name))
                 probas = {}
                 for other, r in usable.items():
                     proba = cache.predict_with_progress(other, cache.model_version(other), ds.fingerprint, ds)

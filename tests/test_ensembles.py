@@ -15,7 +15,7 @@ from core import (
     cli,
     data,
     ensembles,
-    evaluation,
+    eval_rows,
     jobs,
     kaggle_csv,
     manage,
@@ -84,7 +84,7 @@ def test_the_ensemble_is_one_model_listed_once_with_its_members(env):
 
 def test_it_averages_its_members_and_scores_on_their_shared_split(env):
     ds = env["ds"]
-    rows = evaluation.unseen_rows(registry.read_meta("trio"), ds)
+    rows = eval_rows.unseen_rows(registry.read_meta("trio"), ds)
     members = [prediction.load(n) for n in env["names"][:3]]
     averaged = prediction.predict_proba(members, ds.images[rows.indices])
     mine = prediction.load("trio").predict_proba(ds.images[rows.indices])

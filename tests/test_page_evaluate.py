@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import data, evaluation, job_process, jobs, kaggle_csv, prediction, registry
+from core import data, eval_rows, evaluation, job_process, jobs, kaggle_csv, prediction, registry
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "3_📊_Evaluate.py")
 N_ROWS = 1000  # the first 1,000 sample digits: the models' training data
@@ -43,7 +43,7 @@ def env(tmp_path_factory, sample_train):
 def expected(name: str, ds: data.Dataset) -> evaluation.Evaluation:
     """The evaluation computed independently of the page: the model's validation split, predicted."""
     model = prediction.load(name)
-    images, labels = evaluation.validation_set(model.meta, ds)
+    images, labels = eval_rows.validation_set(model.meta, ds)
     return evaluation.evaluate(labels, model.predict_proba(images))
 
 
