@@ -157,6 +157,31 @@ def common_rows(rows: Mapping[str, EvalRows]) -> np.ndarray:
     return functools.reduce(np.intersect1d, (r.indices for r in rows.values())).astype(np.int64)
 
 
+def on_common_rows(
+    rows: Mapping[str, EvalRows], probas: Mapping[str, np.ndarray], common: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Each model's probabilities on the `common` rows only, aligned: `probas[name]` holds one row
+    per `rows[name].indices` (its own unseen rows, in order); in the result, row i of every model is
+    digit `common[i]` (`common` sorted, within each model's rows, as `common_rows` gives it).
+
+    >>> a = EvalRows(np.array([1, 3, 5]), KIND_UNSEEN, "", 6)
+    >>> b = EvalRows(np.array([3, 4, 5]), KIND_UNSEEN, "", 6)
+    >>> aligned = on_common_rows({"a": a, "b": b}, {"a": np.array([[10], [30], [50]]),
+    ...                                              "b": np.array([[31], [41], [51]])}, np.array([3, 5]))
+    >>> aligned["a"].ravel().tolist(), aligned["b"].ravel().tolist()
+    ([30, 50], [31, 51])
+    """
+    common = np.asarray(common, dtype=np.int64)
+    aligned = {}
+    for name, proba in probas.items():
+        indices = rows[name].indices
+        at = np.searchsorted(indices, common)
+        if len(common) and (at.max() >= len(indices) or np.any(indices[at] != common)):
+            raise ValueError(f"model {name!r}: some of the common rows are not among its unseen rows")
+        aligned[name] = np.asarray(proba)[at]
+    return aligned
+
+
 def explain_common_rows(rows: Mapping[str, EvalRows], common: np.ndarray, dataset_name: str) -> str:
     """One paragraph for people: which digits the comparison uses and why so many (or few)."""
     parts = []

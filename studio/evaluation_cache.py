@@ -19,7 +19,7 @@ import numpy as np
 import streamlit as st
 
 from core import data, eval_rows, evaluation, paths, prediction, registry
-from studio import models
+from studio import model_cache
 
 MAX_PREDICTIONS = 24  # sets of predictions kept in memory (42,000 digits: 1.7 MB each)
 
@@ -132,7 +132,7 @@ def predictions(
         path = _saved_predictions_path(*key)
         proba = _read_saved(path, rows.n)
         if proba is None:
-            model = models.load(name)
+            model = model_cache.load(name)
             proba = prediction.predict_proba(model, ds.images[rows.indices], progress=progress)
             _save(path, proba)
         store.put(key, proba)
@@ -160,7 +160,7 @@ def predict_with_progress(name: str, version: int, fingerprint: str, ds: data.Da
         proba = predictions(name, version, fingerprint, ds, progress=report)
     finally:
         bar.empty()
-    models.show_notice(models.load(name))  # loaded (and cached) to predict just now
+    model_cache.show_notice(model_cache.load(name))  # loaded (and cached) to predict just now
     return proba
 
 

@@ -13,7 +13,7 @@ import streamlit as st
 
 from core import data, prediction, submission
 from core.leakage import check_leakage
-from studio import models as model_cache
+from studio import model_cache
 
 MAX_RESULTS = 8  # ~1 MB of probabilities each for Kaggle's 28,000 test digits
 

@@ -190,14 +190,15 @@ def test_pages_offer_the_killed_run_as_an_interrupted_but_usable_model(models_en
     assert not evaluate.exception and not evaluate.error
     picker = evaluate.selectbox(key="eval_model")
     assert picker.value == NAME and len(picker.options) == 1
-    assert picker.options[0].startswith(f"{NAME} (mlp, recorded validation accuracy ")
-    assert picker.options[0].endswith(", interrupted)")
+    label = picker.options[0]  # the one label of a saved model, on Evaluate and Submit alike
+    assert label.startswith(f"{NAME} (mlp, validation accuracy ")
+    assert label.endswith(", sample data, interrupted)")
     assert any(m.label == "Accuracy" for m in evaluate.metric)  # it was evaluated
 
     submit = AppTest.from_file(str(ROOT / "pages" / "5_📤_Submit.py"), default_timeout=120).run()
     assert not submit.exception
     chosen = submit.multiselect(key="submit_models")
-    assert chosen.value == [NAME] and chosen.options[0].endswith(", sample, interrupted)")
+    assert chosen.value == [NAME] and chosen.options == [label]
     submit.button(key="submit_predict").click().run()
     assert not submit.exception and not submit.error
     assert any(s.value.startswith("Valid submission") for s in submit.success)

@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import data, eval_rows, evaluation, job_process, jobs, kaggle_csv, prediction, registry
+from studio import guards
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "3_📊_Evaluate.py")
 N_ROWS = 1000  # the first 1,000 sample digits: the models' training data
@@ -205,4 +206,4 @@ def test_without_models_the_page_says_what_to_do(env, monkeypatch):
     monkeypatch.setenv("DRS_MODELS_DIR", str(env["empty"]))
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception
-    assert "No saved model yet" in at.info[0].value
+    assert [i.value for i in at.info] == [guards.NO_MODEL]

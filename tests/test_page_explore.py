@@ -16,6 +16,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core import data, kaggle_csv
+from studio import guards
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "pages" / "1_🔍_Explore.py"
@@ -192,7 +193,7 @@ def test_page_shows_a_clear_error_for_a_bad_training_file(tmp_dirs):
     (tmp_dirs.data / "train.csv").write_text("label,pixel0\n1,2\n")
     at = _run()
     assert len(at.error) == 1
-    assert at.error[0].value.startswith("The data could not be loaded: train.csv: header has 2 columns")
+    assert at.error[0].value.startswith(guards.DATA_ERROR.format("train.csv: header has 2 columns"))
     assert not at.tabs
 
 

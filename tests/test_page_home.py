@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from studio import guards
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -32,7 +34,7 @@ def test_home_shows_sample_and_empty_model_state(isolated):
     assert _metric(at, "Test digits") == "1,000"
     assert _metric(at, "Classes") == "10"
     assert _metric(at, "Source") == "sample"
-    assert any("No saved model yet" in i.value for i in at.info)
+    assert guards.NO_MODEL in [i.value for i in at.info]
 
 
 def test_home_lists_saved_models_best_first(isolated):
@@ -94,7 +96,7 @@ def test_bad_data_file_is_one_error_line_and_the_page_stops(isolated):
     at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
     assert not at.exception
     assert len(at.error) == 1 and not at.dataframe and not at.metric
-    assert at.error[0].value.startswith("The data could not be loaded: train.csv: header has 2 columns")
+    assert at.error[0].value.startswith(guards.DATA_ERROR.format("train.csv: header has 2 columns"))
 
 
 def _upload_script():

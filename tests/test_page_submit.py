@@ -11,6 +11,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core import prediction, submission, submission_records
+from studio import guards
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "5_📤_Submit.py")
 
@@ -37,8 +38,16 @@ def test_without_models_the_page_says_what_to_do(tmp_dirs):
     st.cache_resource.clear()
     at = _app()
     assert not at.exception
-    assert any("No saved model yet" in i.value for i in at.info)
+    assert [i.value for i in at.info] == [guards.NO_MODEL]
     assert not at.button
+
+
+def test_a_bad_test_file_is_one_error_line_and_the_page_stops(tmp_dirs):
+    (tmp_dirs.data / "train.csv").write_text("label,pixel0\n1,2\n")  # never read by this page
+    (tmp_dirs.data / "test.csv").write_text("pixel0,pixel1\n1,2\n")
+    at = _app()
+    assert not at.exception and not at.button and not at.info
+    assert len(at.error) == 1 and at.error[0].value.startswith(guards.DATA_ERROR.format("test.csv: "))
 
 
 def test_predict_sample_shows_the_score_and_a_valid_file(env, sample_test, sample_answers):

@@ -16,8 +16,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import jobs, registry, runs, speed, status, training
+from studio import guards, visitor
 from studio import training_ui as ui
-from studio import visitor
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = next((ROOT / "pages").glob("2_*_Train.py"))
@@ -75,6 +75,14 @@ def _fake_run(name: str, **meta) -> None:
 
 
 # --------------------------------------------------------------------------- opening the page
+
+
+def test_a_bad_training_file_is_one_error_line_and_the_page_stops(tmp_dirs):
+    (tmp_dirs.data / "train.csv").write_text("label,pixel0\n1,2\n")
+    at = _page().run()
+    assert not at.exception and not at.button
+    assert len(at.error) == 1
+    assert at.error[0].value.startswith(guards.DATA_ERROR.format("train.csv: header has 2 columns"))
 
 
 def test_page_opens_without_tensorflow_and_estimates_from_a_real_probe(tmp_dirs):
