@@ -266,6 +266,10 @@ def test_damaged_runs_are_named_and_the_others_stay_listed(measured, sample_trai
     assert set(rows) == {"good", "torn-meta", "bad-history", "no-model"}
     assert rows["good"]["problems"] == "" and rows["good"]["status"] == "✅ done"
     assert "meta.json is not valid JSON (line 1, column 12)" in rows["torn-meta"]["problems"]
+    # One reader of a run's JSON files: a model's meta says the same, with the model's name.
+    with pytest.raises(ValueError) as err:
+        registry.read_meta("torn-meta")
+    assert str(err.value) == "model 'torn-meta': meta.json is not valid JSON (line 1, column 12)"
     assert "history.csv line 2, column 'loss': 'oops' is not a number" in rows["bad-history"]["problems"]
     assert "no model file" in rows["no-model"]["problems"]
 
