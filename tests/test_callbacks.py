@@ -8,6 +8,8 @@ import pytest
 
 from core import callbacks
 
+pytestmark = pytest.mark.slow  # imports Keras (TensorFlow) and fits models
+
 
 @pytest.fixture
 def tiny():

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
+from app_support import app
 
 from core import (
     cli,
@@ -106,12 +106,9 @@ def test_the_command_line_and_the_pages_use_it_like_any_model(env, capsys, sampl
 
     st.cache_data.clear()
     st.cache_resource.clear()
-    pages = {p.stem.split("_", 2)[-1]: p for p in (registry.paths.ROOT / "pages").glob("*.py")}
-    evaluate = AppTest.from_file(str(pages["Evaluate"]), default_timeout=120)
-    evaluate.session_state["eval_model"] = "trio"
-    evaluate.run()
+    evaluate = app("Evaluate", eval_model="trio").run()
     assert not evaluate.exception and any(m.label == "Accuracy" for m in evaluate.metric)
-    draw = AppTest.from_file(str(pages["Draw"]), default_timeout=120).run()
+    draw = app("Draw").run()
     assert "trio" in draw.selectbox(key="draw_model").options
     draw.selectbox(key="draw_model").set_value("trio").run()
     draw.radio(key="draw_input").set_value("🖼️ Upload a picture").run()

@@ -3,17 +3,14 @@ guard, ensembles and the leaderboard, with a private copy of the tiny models (co
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import streamlit as st
+from app_support import app
 from streamlit.testing.v1 import AppTest
 
 from core import prediction, submission, submission_records
 from studio import guards
-
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "5_📤_Submit.py")
 
 
 @pytest.fixture
@@ -25,7 +22,7 @@ def env(tiny_models_env):
 
 
 def _app() -> AppTest:
-    return AppTest.from_file(PAGE, default_timeout=120).run()
+    return app("Submit").run()
 
 
 def _metric(at: AppTest, prefix: str) -> str:
