@@ -26,7 +26,6 @@ if st.session_state.get("eval_model") not in names:
     wanted = st.query_params.get("model")
     st.session_state["eval_model"] = wanted if wanted in names else names[0]
 
-
 c1, c2 = st.columns([2, 3])
 name = c1.selectbox("Model", names, key="eval_model", format_func=lambda n: model_cache.label(infos[n]))
 st.query_params["model"] = name
@@ -187,13 +186,11 @@ with tabs[5]:
             st.info("Only one model is saved: train another (the random-forest baseline takes a minute) "
                     "to compare them.")
         else:
-            baseline = [n for n in names if infos[n].kind == registry.SKLEARN][:1]
-            default = list(dict.fromkeys([name, *baseline, *names]))[:4]
-            chosen = st.multiselect("Models to compare", names, default=default, key="eval_compare")
-            usable, skipped = ui.comparable(chosen, ds)
+            chosen = st.multiselect("Models to compare", names, default=ui.default_comparison(name, infos),
+                                    key="eval_compare")
+            usable, skipped, common = ui.compared_rows(chosen, ds)
             for why in skipped:
                 st.warning(f"Left out of the comparison — {why}.")
-            common = eval_rows.common_rows(usable) if len(usable) >= 2 else np.zeros(0, np.int64)
             if len(usable) < 2:
                 st.info("Pick at least two models that can be evaluated on this data.")
             elif len(common) == 0:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, MutableMapping
 
 import numpy as np
 
-from core import data, eval_rows, evaluation
+from core import data, eval_rows, evaluation, registry
 from core.charts import evaluation as charts
 from studio import evaluation_cache as cache
 
@@ -58,16 +58,26 @@ def follow_click(state: MutableMapping, cells: Mapping[Cell, int]) -> None:
 # --------------------------------------------------------------------------- comparing models
 
 
-def comparable(names: list[str], ds: data.Dataset) -> tuple[dict[str, eval_rows.EvalRows], list[str]]:
-    """Each model's unseen rows of `ds`, for the models that can be evaluated on it, and
-    `"name: why"` for the others (left out of the comparison)."""
+def default_comparison(name: str, infos: Mapping[str, registry.ModelInfo], *, most: int = 4) -> list[str]:
+    """The models compared unless the user picks others: this one, the best scikit-learn baseline
+    (a yardstick), then the best of the rest; at most `most`. `infos` are best first."""
+    baseline = [n for n, info in infos.items() if info.kind == registry.SKLEARN][:1]
+    return list(dict.fromkeys([name, *baseline, *infos]))[:most]
+
+
+def compared_rows(
+    names: list[str], ds: data.Dataset
+) -> tuple[dict[str, eval_rows.EvalRows], list[str], np.ndarray]:
+    """Each model's unseen rows of `ds`, for the models that can be evaluated on it; `"name: why"`
+    for the others (left out); and the rows none of them trained on (empty for fewer than two)."""
     usable, skipped = {}, []
     for name in names:
         try:
             usable[name] = cache.unseen_rows(name, cache.model_version(name), ds.fingerprint, ds)
         except ValueError as exc:
             skipped.append(f"{name}: {exc}")
-    return usable, skipped
+    common = eval_rows.common_rows(usable) if len(usable) >= 2 else np.zeros(0, np.int64)
+    return usable, skipped, common
 
 
 def aligned_predictions(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import eval_rows
+from core import data, eval_rows, registry
 from studio import evaluation_ui as ui
 
 CM = np.zeros((10, 10), dtype=np.int64)
@@ -71,3 +71,33 @@ def test_predictions_are_aligned_on_the_common_rows():
         assert aligned[name][:, 0].tolist() == [2, 4, 6]
     with pytest.raises(ValueError, match="not among its unseen rows"):
         eval_rows.on_common_rows(rows, probas, np.array([1, 2]))
+
+
+def _info(name: str, kind: str) -> registry.ModelInfo:
+    return registry.ModelInfo(name, {"kind": kind})
+
+
+def test_the_default_comparison_is_this_model_a_baseline_then_the_best_others():
+    infos = {n: _info(n, k) for n, k in [("cnn", "keras"), ("mlp", "keras"), ("rf", "sklearn"),
+                                          ("rf-2", "sklearn"), ("lenet", "keras"), ("old", "keras")]}
+    assert ui.default_comparison("mlp", infos) == ["mlp", "rf", "cnn", "rf-2"]
+    assert ui.default_comparison("rf", infos, most=2) == ["rf", "cnn"]
+    assert ui.default_comparison("cnn", {"cnn": infos["cnn"]}) == ["cnn"]
+
+
+def test_models_that_cannot_be_evaluated_are_left_out_saying_why(monkeypatch):
+    ds = data.Dataset(np.zeros((10, 28, 28), np.uint8), np.arange(10) % 10, "d.csv", "kaggle", "fp")
+    known = {"a": _rows(0, 2, 4, 6), "b": _rows(2, 3, 4)}
+
+    def unseen_rows(name, version, fingerprint, _ds):
+        if name not in known:
+            raise ValueError("it records no validation split")
+        return known[name]
+
+    monkeypatch.setattr(ui.cache, "unseen_rows", unseen_rows)
+    monkeypatch.setattr(ui.cache, "model_version", lambda name: 1)
+    usable, skipped, common = ui.compared_rows(["a", "c", "b"], ds)
+    assert list(usable) == ["a", "b"] and skipped == ["c: it records no validation split"]
+    assert common.tolist() == [2, 4]
+    alone, _, nothing = ui.compared_rows(["a", "c"], ds)
+    assert list(alone) == ["a"] and len(nothing) == 0  # one model: nothing to compare
