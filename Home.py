@@ -7,8 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import mnist_download, runs, status
-from studio import datasets, runs_ui
+from core import data, mnist_download, runs, status
+from studio import datasets, guards, runs_ui
 
 st.set_page_config(page_title="Digit Recognizer Studio", page_icon="✍️", layout="wide")
 
@@ -29,13 +29,13 @@ c2.metric("Classes", int((train.class_counts() > 0).sum()))
 c3.metric("Test digits", f"{test.n:,}" if test is not None else "—")
 c4.metric("Source", train.source)
 st.write(f"**Train:** {datasets.describe(train)}  \n**Test:** {datasets.describe(test)}")
-if train.source == "sample":
+if train.source == data.SOURCE_SAMPLE:
     st.info(
         "Using the committed sample (10,000 real MNIST digits split 9,000 train / 1,000 test, "
         "test answers kept aside for scoring). Put Kaggle's `train.csv` and `test.csv` "
         "(or `digit-recognizer.zip`) in `data/`, or upload them below."
     )
-elif train.source == "mnist-download":
+elif train.source == data.SOURCE_MNIST:
     st.warning(
         "Training on the full MNIST download. Kaggle's test digits are MNIST digits: models "
         "trained on it would score ~100% on Kaggle by leakage, so the Submit page refuses them."
@@ -73,7 +73,7 @@ with st.expander("Bring your own data (upload Kaggle's train.csv / test.csv)"):
 st.subheader("Runs and saved models")
 views = runs.list_runs()
 if not views:
-    st.info("No saved model yet. Train one on the **Train** page or with `python -m core train`.")
+    st.info(guards.NO_MODEL)
 else:
     runs_ui.runs_table(views, key="home_runs", best_first=True)
     if any(v.status == status.INTERRUPTED for v in views):

@@ -86,7 +86,8 @@ def fingerprint(images: np.ndarray, labels: np.ndarray | None = None) -> str:
 
 def row_hashes(images: np.ndarray) -> np.ndarray:
     """One 64-bit hash per image, to find the same digit in two sets (leakage, duplicates)."""
-    flat = np.ascontiguousarray(images, dtype=np.uint8).reshape(len(images), -1)
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    flat = images.reshape(len(images), int(np.prod(images.shape[1:])))  # an empty set too: (0, 784)
     # Two independent multiply-add folds over the 784 bytes; collisions are ~2^-64 per pair.
     weights = np.random.default_rng(12345).integers(1, 2**62, size=flat.shape[1], dtype=np.uint64)
     out = np.empty(len(flat), dtype=np.uint64)
@@ -259,6 +260,11 @@ def _first_existing(folder: Path, stem: str) -> Path | None:
     return None
 
 
+def mnist_download_file(folder: Path | None = None) -> Path | None:
+    """`data/mnist-full.csv` (or `.csv.gz`) when the full MNIST download is there, else None."""
+    return _first_existing(folder or paths.data_dir(), "mnist-full")
+
+
 def unpack_kaggle_zip(folder: Path | None = None) -> bool:
     """If `data/digit-recognizer.zip` is there without CSVs beside it, extract them; True if done.
 
@@ -293,7 +299,7 @@ def find_data(folder: Path | None = None) -> DataFiles:
     train = _first_existing(folder, "train")
     if train is not None:
         return DataFiles(train, _first_existing(folder, "test"), SOURCE_KAGGLE)
-    mnist = _first_existing(folder, "mnist-full")
+    mnist = mnist_download_file(folder)
     if mnist is not None:
         return DataFiles(mnist, None, SOURCE_MNIST)
     sample = paths.sample_dir()

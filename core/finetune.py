@@ -3,11 +3,11 @@
 The model is copied (the loaded one is shared and stays as it is), its batch-norm statistics are
 frozen, and it trains for a few epochs at a low learning rate on the user's digits mixed with a
 replay sample of its own training data, so that it learns the new shapes without forgetting
-the old ones. Even so, a few epochs on a small set cost some general accuracy (measured: -1.1
-points on held-out digits), so the new weights are then blended with the old ones (weight-space
-ensembling, Wortsman et al. 2022, "WiSE-FT"): the least change that reads the taught digits as
-well as the fully fine-tuned model does is kept (measured: -0.3 points). The result is saved as
-a new model `<base>-taught` through the registry.
+the old ones. Even so, a few epochs on a small set cost some general accuracy on held-out digits,
+so the new weights are then blended with the old ones (weight-space ensembling, Wortsman et al.
+2022, "WiSE-FT"): the least change that reads the taught digits as well as the fully fine-tuned
+model does is kept, which gives back most of that loss. The result is saved as a new model
+`<base>-taught` through the registry.
 
 When the base model's training file is at hand (same fingerprint), its recorded validation split
 is rebuilt: replay digits come from the training part only and the new model's `val_accuracy` is

@@ -16,7 +16,7 @@ from core.prediction import Predictor
 
 
 @dataclass(frozen=True)
-class Prediction:
+class Reading:
     """The model's reading of one digit: best label, its probability, all ten, the best three."""
 
     label: int
@@ -32,10 +32,10 @@ class Prediction:
         }
 
 
-def _prediction(probs: np.ndarray) -> Prediction:
+def _reading(probs: np.ndarray) -> Reading:
     probs = np.asarray(probs, dtype=np.float32).reshape(10)
     order = np.argsort(-probs, kind="stable")
-    return Prediction(
+    return Reading(
         label=int(order[0]),
         confidence=float(probs[order[0]]),
         probs=probs,
@@ -43,18 +43,18 @@ def _prediction(probs: np.ndarray) -> Prediction:
     )
 
 
-def predict_digit(model: Predictor, image28: np.ndarray) -> Prediction:
+def predict_digit(model: Predictor, image28: np.ndarray) -> Reading:
     """The model's reading of one MNIST-style image `(28, 28)` uint8 0..255 (ink bright on black)."""
     image28 = np.asarray(image28)
     if image28.shape != (28, 28):
         raise ValueError(f"expected a 28x28 image, got shape {image28.shape}")
-    return _prediction(model.predict_proba(image28[None])[0])
+    return _reading(model.predict_proba(image28[None])[0])
 
 
 def read_digit(
     model: Predictor, source: np.ndarray | bytes | str | Path, *, name: str | None = None
-) -> tuple[prep.PreprocessResult, Prediction]:
-    """Any picture of a digit (canvas RGBA array, image bytes or path) -> (preprocessing steps, prediction).
+) -> tuple[prep.PreprocessResult, Reading]:
+    """Any picture of a digit (canvas RGBA array, image bytes or path) -> (preprocessing steps, reading).
 
     Raises `preprocess.BlankImageError` when there is nothing to read, `ValueError` for a file
     that is not an image.

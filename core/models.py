@@ -155,76 +155,36 @@ def build_random_forest(*, n_estimators: int = 200, seed: int = 0, **_: Any):
     return RandomForestClassifier(n_estimators=n_estimators, n_jobs=-1, random_state=seed)
 
 
+def _keras(name: str, description: str, build: Callable[..., Any], *, epochs: int, batch_size: int,
+           learning_rate: float, optimizer: str, schedule: str, augment: bool,
+           augment_strength: float = 1.0) -> Architecture:
+    """A Keras architecture with the training settings that suit it (every setting named)."""
+    return Architecture(name, description, KERAS, build, dict(
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer,
+        schedule=schedule, augment=augment, augment_strength=augment_strength,
+    ))
+
+
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in [
-        Architecture(
-            "dr-cnn",
-            "Default CNN: 3x3 conv blocks + batch norm, strided convs, augmentation, one-cycle LR",
-            KERAS,
-            build_dr_cnn,
-            dict(
-                epochs=30,
-                batch_size=128,
-                learning_rate=3e-3,
-                optimizer="adamw",
-                schedule="one-cycle",
-                augment=True,
-                augment_strength=1.0,
-            ),
-        ),
-        Architecture(
-            "kaggle-cnn",
-            "Popular Kaggle notebook CNN: 5x5+3x3 conv blocks, dense 256, RMSprop, LR on plateau",
-            KERAS,
-            build_kaggle_cnn,
-            dict(
-                epochs=20,
-                batch_size=86,
-                learning_rate=1e-3,
-                optimizer="rmsprop",
-                schedule="plateau",
-                augment=True,
-                augment_strength=1.0,
-            ),
-        ),
-        Architecture(
-            "lenet5",
-            "LeNet-5 (1998): two conv/pool stages, three dense layers",
-            KERAS,
-            build_lenet5,
-            dict(
-                epochs=10,
-                batch_size=64,
-                learning_rate=1e-3,
-                optimizer="adam",
-                schedule="constant",
-                augment=False,
-                augment_strength=1.0,
-            ),
-        ),
-        Architecture(
-            "mlp",
-            "Multilayer perceptron on raw pixels (256-128)",
-            KERAS,
-            build_mlp,
-            dict(
-                epochs=10,
-                batch_size=128,
-                learning_rate=1e-3,
-                optimizer="adam",
-                schedule="constant",
-                augment=False,
-                augment_strength=1.0,
-            ),
-        ),
-        Architecture(
-            "random-forest",
-            "scikit-learn RandomForest on raw pixels (the classic digits-demo baseline)",
-            SKLEARN,
-            build_random_forest,
-            dict(n_estimators=200),
-        ),
+        _keras("dr-cnn",
+               "Default CNN: 3x3 conv blocks + batch norm, strided convs, augmentation, one-cycle LR",
+               build_dr_cnn, epochs=30, batch_size=128, learning_rate=3e-3, optimizer="adamw",
+               schedule="one-cycle", augment=True),
+        _keras("kaggle-cnn",
+               "Popular Kaggle notebook CNN: 5x5+3x3 conv blocks, dense 256, RMSprop, LR on plateau",
+               build_kaggle_cnn, epochs=20, batch_size=86, learning_rate=1e-3, optimizer="rmsprop",
+               schedule="plateau", augment=True),
+        _keras("lenet5", "LeNet-5 (1998): two conv/pool stages, three dense layers",
+               build_lenet5, epochs=10, batch_size=64, learning_rate=1e-3, optimizer="adam",
+               schedule="constant", augment=False),
+        _keras("mlp", "Multilayer perceptron on raw pixels (256-128)",
+               build_mlp, epochs=10, batch_size=128, learning_rate=1e-3, optimizer="adam",
+               schedule="constant", augment=False),
+        Architecture("random-forest",
+                     "scikit-learn RandomForest on raw pixels (the classic digits-demo baseline)",
+                     SKLEARN, build_random_forest, dict(n_estimators=200)),
     ]
 }
 DEFAULT_ARCH = "dr-cnn"

@@ -37,8 +37,8 @@ MIN_CONTRAST = 0.10  # weakest ink (0..1 grey levels above the background) that 
 SPECK_FRACTION = 0.04  # ink whose bounding box is below this share of the image side is a speck
 SPECK_MASS = 0.03  # blobs with less than this share of the largest blob's ink are dropped as noise
 # Stroke width relative to the digit's longer side, as `stroke_ratio` measures it at 80 px:
-# MNIST's median (0.11; 10th-90th percentile 0.09-0.16 on the sample) and the band outside
-# which a drawing's strokes are thickened or thinned towards it (+1.2 points on redrawn digits).
+# MNIST's median, and the band (about MNIST's own spread) outside which a drawing's strokes are
+# thickened or thinned towards it, so that drawn digits look like the ones the model learned.
 TARGET_STROKE = 0.11
 STROKE_BAND = (0.075, 0.17)
 BLOB_STROKE = 0.3  # bolder than this, the loops are filled in: thinning would only carve noise

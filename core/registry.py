@@ -187,17 +187,29 @@ def load_train_hashes(name: str) -> np.ndarray | None:
 # --------------------------------------------------------------------------- reading
 
 
+def read_json(path: Path) -> dict:
+    """A JSON object from a file of a model folder (`meta.json`, `progress.json`); ValueError naming
+    the file, and for bad JSON its line and column."""
+    try:
+        value = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path.name} is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path.name} cannot be read ({exc})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path.name} does not hold a JSON object")
+    return value
+
+
 def read_meta(name: str) -> dict:
+    """Model `name`'s `meta.json`; ValueError if there is no such model or the file is damaged."""
     path = model_dir(name) / META_FILE
     if not path.is_file():
         raise ValueError(f"no saved model called {name!r}")
     try:
-        meta = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"model {name!r}: {META_FILE} is unreadable ({exc})") from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"model {name!r}: {META_FILE} does not hold a JSON object")
-    return meta
+        return read_json(path)
+    except ValueError as exc:
+        raise ValueError(f"model {name!r}: {exc}") from None
 
 
 def read_history(name: str) -> list[dict]:
@@ -229,23 +241,24 @@ def _history_row(row: dict, line: int) -> dict:
     return parsed
 
 
-def list_models() -> list[ModelInfo]:
-    """Saved models that have a model file and readable metadata, best validation accuracy first."""
+def model_folders() -> list[Path]:
+    """Every folder in `models/` whose name is a valid model name (in no particular order)."""
     root = paths.models_dir()
     if not root.is_dir():
         return []
+    return [folder for folder in root.iterdir() if folder.is_dir() and NAME_RE.fullmatch(folder.name)]
+
+
+def list_models() -> list[ModelInfo]:
+    """Saved models that have a model file and readable metadata, best validation accuracy first."""
     found = []
-    for folder in root.iterdir():
-        if not folder.is_dir() or not NAME_RE.fullmatch(folder.name):
-            continue
-        if not ((folder / KERAS_FILE).is_file() or (folder / SKLEARN_FILE).is_file()):
+    for folder in model_folders():
+        if not any((folder / f).is_file() for f in MODEL_FILES):
             continue
         try:
-            meta = json.loads((folder / META_FILE).read_text())
-        except (OSError, ValueError):
+            found.append(ModelInfo(folder.name, read_json(folder / META_FILE)))
+        except ValueError:
             continue
-        if isinstance(meta, dict):
-            found.append(ModelInfo(folder.name, meta))
     return sorted(found, key=lambda m: (-(m.val_accuracy or 0.0), m.name))
 
 

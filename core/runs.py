@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from core import paths, registry, status
 
@@ -81,29 +80,17 @@ class RunView:
         return (self.meta.get("metrics") or {}).get("val_accuracy")
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path.name} is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path.name} cannot be read ({exc})") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{path.name} does not hold a JSON object")
-    return value
-
-
 def read_run(name: str) -> RunView:
     """Everything the files of run `name` say, with a message per damaged or missing part."""
     folder = registry.model_dir(name)
     view = RunView(name, has_model=any((folder / f).is_file() for f in registry.MODEL_FILES))
     try:
-        view.meta = _read_json(folder / registry.META_FILE)
+        view.meta = registry.read_json(folder / registry.META_FILE)
         view.status = status.status_of(view.meta)
     except ValueError as exc:
         view.problems.append(str(exc))
     for what, reader in (("history", lambda: registry.read_history(name)),
-                         ("progress", lambda: _read_json(folder / PROGRESS_FILE))):
+                         ("progress", lambda: registry.read_json(folder / PROGRESS_FILE))):
         try:
             value = reader()
         except ValueError as exc:
@@ -119,15 +106,8 @@ def read_run(name: str) -> RunView:
 
 def list_runs() -> list[RunView]:
     """Every run folder in `models/`, newest first (damaged ones too, with their problems)."""
-    root = paths.models_dir()
-    if not root.is_dir():
-        return []
-    views = []
-    for folder in root.iterdir():
-        if folder.is_dir() and registry.NAME_RE.fullmatch(folder.name) and (
-            (folder / registry.META_FILE).exists() or (folder / PROGRESS_FILE).exists()
-        ):
-            views.append(read_run(folder.name))
+    views = [read_run(folder.name) for folder in registry.model_folders()
+             if (folder / registry.META_FILE).exists() or (folder / PROGRESS_FILE).exists()]
     return sorted(views, key=lambda v: (str(v.meta.get("created_at", "")), v.name), reverse=True)
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 from core import exploration
 from core.charts import explore as charts
 from core.charts.common import digit_grid
-from studio import datasets
+from studio import datasets, tables
 from studio import explore_cache as cache
 
 PCA_MAX_POINTS = 10_000  # Enough to see the structure; more only slows the browser.
@@ -130,13 +130,10 @@ with tabs[4]:
             summary,
             hide_index=True,
             key="explore_tt_table",
-            column_config={
-                "digits": st.column_config.NumberColumn(format="localized"),
-                "mean pixel value": st.column_config.NumberColumn(format="%.1f"),
-                "background pixels (%)": st.column_config.NumberColumn(format="%.1f"),
-                "ink pixels per digit (mean)": st.column_config.NumberColumn(format="%.1f"),
-                "ink pixels per digit (median)": st.column_config.NumberColumn(format="%.0f"),
-            },
+            column_config=tables.number_columns({
+                "digits": "localized", "mean pixel value": "%.1f", "background pixels (%)": "%.1f",
+                "ink pixels per digit (mean)": "%.1f", "ink pixels per digit (median)": "%.0f",
+            }),
         )
 
 with tabs[5]:

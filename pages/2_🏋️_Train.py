@@ -11,7 +11,7 @@ import streamlit as st
 
 from core import data, jobs, models, runs, speed, status, training
 from core.charts import training as charts
-from studio import datasets, runs_ui, visitor
+from studio import datasets, guards, runs_ui, visitor
 from studio import training_ui as ui
 
 st.set_page_config(page_title="Train · Digit Recognizer Studio", page_icon="🏋️", layout="wide")
@@ -26,11 +26,8 @@ st.session_state.setdefault("train_patience", 0)
 owner = visitor.label()
 
 st.title("🏋️ Train a model")
-try:
+with guards.data_guard():
     train = datasets.train_set()
-except ValueError as exc:
-    st.error(f"The training data could not be loaded: {exc}")
-    st.stop()
 try:
     taught = data.load_user_digits()
 except ValueError as exc:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core import evaluation, registry
+from core import eval_rows, evaluation, registry
 from core.charts import evaluation as charts
-from studio import datasets, models
+from studio import datasets, guards, model_cache, tables
 from studio import evaluation_cache as cache
+from studio import evaluation_ui as ui
 
 MAX_SHOWN = 40  # digits per gallery: enough to see a pattern, few enough to load fast
 DATA_TRAIN = "The model's unseen digits of the training data"
@@ -19,37 +20,21 @@ TABS = ["Confusion matrix", "Per digit", "Mistakes", "Calibration", "Training hi
 st.set_page_config(page_title="Evaluate · Digit Recognizer Studio", page_icon="📊", layout="wide")
 st.title("📊 Evaluate a model")
 
-names = models.choices()
-if not names:
-    st.info("No saved model yet. Train one on the **Train** page or with `python -m core train`.")
-    st.stop()
-infos = {m.name: m for m in registry.list_models()}
+infos = guards.require_models()
+names = list(infos)
 if st.session_state.get("eval_model") not in names:
     wanted = st.query_params.get("model")
     st.session_state["eval_model"] = wanted if wanted in names else names[0]
 
-
-def _model_label(name: str) -> str:
-    info = infos.get(name)
-    if info is None:
-        return name
-    acc = f", recorded validation accuracy {info.val_accuracy:.2%}" if info.val_accuracy is not None else ""
-    status = "" if info.status == "complete" else f", {info.status}"  # e.g. interrupted mid-run
-    return f"{name} ({info.meta.get('arch', '?')}{acc}{status})"
-
-
 c1, c2 = st.columns([2, 3])
-name = c1.selectbox("Model", names, key="eval_model", format_func=_model_label)
+name = c1.selectbox("Model", names, key="eval_model", format_func=lambda n: model_cache.label(infos[n]))
 st.query_params["model"] = name
 
 # ---- the digits to evaluate on
-try:
+with guards.data_guard():
     train = datasets.train_set()
     test = datasets.test_set()
     answers = datasets.test_answers()
-except ValueError as exc:
-    st.error(f"The data could not be loaded: {exc}")
-    st.stop()
 sources = [DATA_TRAIN] + ([DATA_TEST] if test is not None and answers is not None else [])
 which = c2.radio("Evaluate on", sources, key="eval_data", horizontal=True)
 ds = evaluation.with_answers(test, answers) if which == DATA_TEST else train
@@ -80,7 +65,7 @@ recorded = infos[name].val_accuracy if name in infos else None
 st.caption(
     f"Evaluated on {rows.note}."
     + (f" Validation accuracy recorded at training time: {recorded:.2%}." if recorded is not None
-       and rows.kind == evaluation.KIND_VALIDATION else "")
+       and rows.kind == eval_rows.KIND_VALIDATION else "")
 )
 
 tabs = st.tabs(TABS, key="eval_tab", on_change="rerun")
@@ -93,38 +78,22 @@ def _gallery(pictures: np.ndarray, captions: list[str], key: str, *, cols: int =
 # ---- confusion matrix: click a cell (or pick a pair) to see its digits
 with tabs[0]:
     if tabs[0].open:
-        pairs = evaluation.confusion_pairs(ev.confusion)
-        right = [(d, d, int(ev.confusion[d, d])) for d in range(10) if ev.confusion[d, d] > 0]
-        cells = {(t, p): n for t, p, n in pairs + right}
-        options = [None, *cells]
-        # A new click on the heatmap becomes the picked pair (before the picker is drawn).
-        clicked = charts.selected_cell((st.session_state.get("eval_confusion") or {}).get(
-            "selection", {}).get("points", []))
-        if clicked != st.session_state.get("eval_last_click"):
-            st.session_state["eval_last_click"] = clicked
-            if clicked is not None:
-                st.session_state["eval_pair"] = clicked if clicked in cells else None
-                st.session_state["eval_empty_click"] = clicked if clicked not in cells else None
-        if st.session_state.get("eval_pair") not in options:
-            st.session_state["eval_pair"] = None
+        cells = ui.confusion_cells(ev.confusion)
+        ui.follow_click(st.session_state, cells)  # a new click on the heatmap becomes the picked pair
         left, right_col = st.columns(2)
         with left:
             mode = st.radio("Show", ["counts", "share of each true digit"], key="eval_cm_mode",
                             horizontal=True)
             st.plotly_chart(
                 charts.confusion_figure(ev.confusion, normalised=mode != "counts",
-                                        selected=st.session_state.get("eval_pair")),
-                key="eval_confusion", on_select="rerun", selection_mode="points",
+                                        selected=st.session_state.get(ui.PAIR_KEY)),
+                key=ui.CHART_KEY, on_select="rerun", selection_mode="points",
             )
         with right_col:
-            st.selectbox(
-                "Digits of one cell (or click the matrix)", options, key="eval_pair",
-                format_func=lambda c: "— pick a true → predicted pair —" if c is None else (
-                    f"true {c[0]} → predicted {c[1]} ({cells[c]:,} digits)"
-                    + (" ✓ right" if c[0] == c[1] else "")),
-            )
-            pair = st.session_state.get("eval_pair")
-            empty = st.session_state.get("eval_empty_click")
+            st.selectbox("Digits of one cell (or click the matrix)", [None, *cells], key=ui.PAIR_KEY,
+                         format_func=lambda c: ui.cell_label(c, cells))
+            pair = st.session_state.get(ui.PAIR_KEY)
+            empty = st.session_state.get(ui.EMPTY_CLICK_KEY)
             if pair is None:
                 if empty is not None:
                     st.info(f"No digit {empty[0]} was read as {empty[1]}.")
@@ -217,40 +186,27 @@ with tabs[5]:
             st.info("Only one model is saved: train another (the random-forest baseline takes a minute) "
                     "to compare them.")
         else:
-            baseline = [n for n in names if infos[n].kind == "sklearn"][:1]
-            default = list(dict.fromkeys([name, *baseline, *names]))[:4]
-            chosen = st.multiselect("Models to compare", names, default=default, key="eval_compare")
-            usable, skipped = {}, []
-            for other in chosen:
-                try:
-                    usable[other] = cache.unseen_rows(other, cache.model_version(other), ds.fingerprint, ds)
-                except ValueError as exc:
-                    skipped.append(f"{other}: {exc}")
+            chosen = st.multiselect("Models to compare", names, default=ui.default_comparison(name, infos),
+                                    key="eval_compare")
+            usable, skipped, common = ui.compared_rows(chosen, ds)
             for why in skipped:
                 st.warning(f"Left out of the comparison — {why}.")
-            common = evaluation.common_rows(usable) if len(usable) >= 2 else np.zeros(0, np.int64)
             if len(usable) < 2:
                 st.info("Pick at least two models that can be evaluated on this data.")
             elif len(common) == 0:
                 st.warning("These models have no unseen digit in common: no fair comparison is possible.")
             else:
-                st.caption(evaluation.explain_common_rows(usable, common, ds.name))
-                probas = {}
-                for other, r in usable.items():
-                    proba = cache.predict_with_progress(other, cache.model_version(other), ds.fingerprint, ds)
-                    probas[other] = proba[np.searchsorted(r.indices, common)]
+                st.caption(eval_rows.explain_common_rows(usable, common, ds.name))
+                probas = ui.aligned_predictions(usable, common, ds)
                 labels = ds.labels[common]
                 table = evaluation.compare(labels, probas, {n: infos[n].meta for n in probas})
                 st.plotly_chart(charts.comparison_figure(table), key="eval_compare_chart")
                 st.dataframe(
                     table, hide_index=True, key="eval_compare_table",
-                    column_config={
-                        "accuracy": st.column_config.NumberColumn(format="%.4f"),
-                        "log loss": st.column_config.NumberColumn(format="%.4f"),
-                        "ECE": st.column_config.NumberColumn(format="%.4f"),
-                        "parameters": st.column_config.NumberColumn(format="localized"),
-                        "training time (s)": st.column_config.NumberColumn(format="%.1f"),
-                    },
+                    column_config=tables.number_columns({
+                        "accuracy": "%.4f", "log loss": "%.4f", "ECE": "%.4f", "parameters": "localized",
+                        "training time (s)": "%.1f",
+                    }),
                 )
                 preds = {n: p.argmax(axis=1) for n, p in probas.items()}
                 differ = evaluation.disagreements(preds)

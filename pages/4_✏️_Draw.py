@@ -9,7 +9,7 @@ from core import data, jobs, preprocess, registry
 from core.charts import draw as charts
 from core.charts.common import digit_image
 from studio import draw as helpers
-from studio import models
+from studio import guards, model_cache
 
 CANVAS_SIDE = 280
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
@@ -23,10 +23,7 @@ if "draw_switch_to" in st.session_state:  # set by the fine-tune button, applied
     st.session_state["draw_model"] = st.session_state.pop("draw_switch_to")
 
 st.title("✏️ Draw a digit")
-choices = models.choices()
-if not choices:
-    st.info("No saved model yet: train one on the Train page (or run `python -m core train`).")
-    st.stop()
+choices = list(guards.require_models())
 if st.session_state.get("draw_model") not in choices:
     st.session_state["draw_model"] = choices[0]  # the best saved model
 
@@ -65,13 +62,13 @@ with left:
             preview = st.empty()  # filled once the picture is known to be readable
 
 try:
-    model = models.load(st.session_state["draw_model"])
+    model = model_cache.load(st.session_state["draw_model"])
 except (ValueError, OSError) as exc:
     right.error(f"The model could not be loaded: {exc}")
     st.stop()
 
 with right:
-    models.show_notice(model)
+    model_cache.show_notice(model)
     if source is None:
         st.info("Draw a digit" if st.session_state["draw_input"] == DRAW else "Upload a picture of a digit")
         st.stop()

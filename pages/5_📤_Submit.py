@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import registry, submission
+from core import submission, submission_records
 from core.charts import submission as charts
-from studio import datasets
-from studio import models as model_cache
+from studio import datasets, guards, model_cache, tables
 from studio import submit_cache as cache
 
 GRID_SIZE = 40  # least confident digits shown
@@ -21,19 +20,13 @@ st.caption(
 )
 
 # ---- guards: test data and models
-try:
+with guards.data_guard():
     test = datasets.test_set()
-except ValueError as exc:
-    st.error(f"The test data could not be loaded: {exc}")
-    st.stop()
 if test is None:
     st.info("No test set: put Kaggle's `test.csv` in `data/` or upload it on the Home page.")
     st.stop()
-choices = model_cache.choices()
-if not choices:
-    st.info("No saved model yet: train one on the **Train** page or with `python -m core train`.")
-    st.stop()
-infos = {m.name: m for m in registry.list_models()}
+infos = guards.require_models()
+choices = list(infos)
 
 # ---- inputs
 if [n for n in st.session_state.get("submit_models", []) if n not in choices]:
@@ -41,17 +34,10 @@ if [n for n in st.session_state.get("submit_models", []) if n not in choices]:
 st.session_state.setdefault("submit_models", choices[:1])
 
 
-def _label(name: str) -> str:
-    info = infos.get(name)
-    if info is None or info.val_accuracy is None:
-        return name
-    status = "" if info.status == "complete" else f", {info.status}"  # e.g. interrupted mid-run
-    return f"{name} (val {info.val_accuracy:.2%}, {info.data_source}{status})"
-
-
 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
 names = c1.multiselect(
-    "Models (several = an ensemble: their probabilities are averaged)", choices, format_func=_label,
+    "Models (several = an ensemble: their probabilities are averaged)", choices,
+    format_func=lambda n: model_cache.label(infos[n]),
     key="submit_models",
 )
 tta = c2.toggle("Test-time augmentation", key="submit_tta",
@@ -146,8 +132,8 @@ st.plotly_chart(
 if answers is not None:
     st.subheader("Local leaderboard")
     st.caption("Submissions on this test set, best score first (data/submissions/leaderboard.jsonl).")
-    rows = submission.leaderboard_rows(test.fingerprint)
+    rows = submission_records.leaderboard_rows(test.fingerprint)
     st.dataframe(
         rows, hide_index=True, key="submit_leaderboard",
-        column_config={"score": st.column_config.NumberColumn(format="%.5f")},
+        column_config=tables.number_columns({"score": "%.5f"}),
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import data, jobs
+from studio import guards
 
 _TRAIN_KEY = "upload_train"
 _TEST_KEY = "upload_test"
@@ -72,11 +73,8 @@ def test_set() -> data.Dataset | None:
 def train_and_test() -> tuple[data.Dataset, data.Dataset | None]:
     """This session's training and test sets, the guard at the top of a page: a file that cannot
     be used shows one line (file, row, column) and stops the page instead of a traceback."""
-    try:
+    with guards.data_guard():
         return train_set(), test_set()
-    except ValueError as exc:
-        st.error(f"The data could not be loaded: {exc}")
-        st.stop()
 
 
 def test_answers():

@@ -7,9 +7,8 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from core import data, inference, jobs, paths, prediction, runs, status
-from core import models as models_mod
-from studio import datasets, models, visitor
+from core import data, inference, jobs, models, paths, prediction, runs, status
+from studio import datasets, model_cache, visitor
 
 
 def digest(source: np.ndarray | bytes) -> str:
@@ -25,7 +24,7 @@ def digest(source: np.ndarray | bytes) -> str:
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def _read(key: str, model_name: str, version: int, _source, name: str | None):
-    return inference.read_digit(models.load(model_name), _source, name=name)
+    return inference.read_digit(model_cache.load(model_name), _source, name=name)
 
 
 def read(model_name: str, source: np.ndarray | bytes, *, name: str | None = None):
@@ -65,7 +64,7 @@ def start_finetune(model: prediction.Predictor, n_taught: int) -> str:
     from core.training import TrainConfig
 
     train = datasets.train_set()
-    config = TrainConfig(arch=model.meta.get("arch", models_mod.DEFAULT_ARCH),
+    config = TrainConfig(arch=model.meta.get("arch", models.DEFAULT_ARCH),
                          name=finetune.taught_name(model.name))
     return jobs.start(config, jobs.DataRef.of(train, datasets.train_file()), owner=visitor.label(),
                       token=visitor.token(), user_digits=n_taught,

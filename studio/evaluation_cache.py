@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core import data, evaluation, paths, prediction, registry
-from studio import models
+from core import data, eval_rows, evaluation, paths, prediction, registry
+from studio import model_cache
 
 MAX_PREDICTIONS = 24  # sets of predictions kept in memory (42,000 digits: 1.7 MB each)
 
@@ -34,12 +34,12 @@ def data_hashes(fingerprint: str, _ds: data.Dataset) -> np.ndarray:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def unseen_rows(name: str, version: int, fingerprint: str, _ds: data.Dataset) -> evaluation.EvalRows:
-    """The rows of the data that model `name` never trained on (see `evaluation.unseen_rows`)."""
+def unseen_rows(name: str, version: int, fingerprint: str, _ds: data.Dataset) -> eval_rows.EvalRows:
+    """The rows of the data that model `name` never trained on (see `eval_rows.unseen_rows`)."""
     meta = registry.read_meta(name)
     if (meta.get("data") or {}).get("fingerprint") == fingerprint:
-        return evaluation.unseen_rows(meta, _ds)
-    return evaluation.unseen_rows(
+        return eval_rows.unseen_rows(meta, _ds)
+    return eval_rows.unseen_rows(
         meta, _ds, train_hashes=registry.load_train_hashes(name), data_hashes=data_hashes(fingerprint, _ds)
     )
 
@@ -132,7 +132,7 @@ def predictions(
         path = _saved_predictions_path(*key)
         proba = _read_saved(path, rows.n)
         if proba is None:
-            model = models.load(name)
+            model = model_cache.load(name)
             proba = prediction.predict_proba(model, ds.images[rows.indices], progress=progress)
             _save(path, proba)
         store.put(key, proba)
@@ -160,7 +160,7 @@ def predict_with_progress(name: str, version: int, fingerprint: str, ds: data.Da
         proba = predictions(name, version, fingerprint, ds, progress=report)
     finally:
         bar.empty()
-    models.show_notice(models.load(name))  # loaded (and cached) to predict just now
+    model_cache.show_notice(model_cache.load(name))  # loaded (and cached) to predict just now
     return proba
 
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from core import data, paths, prediction, submission
-from studio import models as model_cache
+from core import data, prediction, submission
+from core.leakage import check_leakage
+from studio import model_cache
 
 MAX_RESULTS = 8  # ~1 MB of probabilities each for Kaggle's 28,000 test digits
 
@@ -80,31 +81,28 @@ def predict(
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _test_hashes(fingerprint: str, n: int, _images: np.ndarray) -> np.ndarray:
-    return submission.test_row_hashes(_images)
+    return data.row_hashes(_images)  # for the leakage check and the answers alike
 
 
 @st.cache_data(max_entries=32, show_spinner="Checking the models for leakage…")
 def _leakage(names: tuple, versions: tuple, fingerprint: str, n: int, _images: np.ndarray) -> list[dict]:
-    return submission.check_leakage(list(names), _images, test_hashes=_test_hashes(fingerprint, n, _images))
+    return check_leakage(list(names), _images, test_hashes=_test_hashes(fingerprint, n, _images))
 
 
 def leakage(names: list[str], test: data.Dataset) -> list[dict]:
-    """Leakage findings for these models on this test set (see `core.submission.check_leakage`)."""
+    """Leakage findings for these models on this test set (see `core.leakage.check_leakage`)."""
     versions = tuple(prediction.model_version(n) for n in names)
     return _leakage(tuple(names), versions, test.fingerprint, test.n, test.images)
 
 
 def _mnist_version() -> int:
-    for name in ("mnist-full.csv", "mnist-full.csv.gz"):
-        path = paths.data_dir() / name
-        if path.is_file():
-            return path.stat().st_mtime_ns
-    return 0
+    path = data.mnist_download_file()
+    return path.stat().st_mtime_ns if path is not None else 0
 
 
 @st.cache_resource(max_entries=4, show_spinner="Looking for the answers…")
 def _answers(fingerprint: str, n: int, mnist_version: int, _test: data.Dataset) -> submission.Answers | None:
-    return submission.known_answers(_test)
+    return submission.known_answers(_test, test_hashes=_test_hashes(fingerprint, n, _test.images))
 
 
 def answers(test: data.Dataset) -> submission.Answers | None:

@@ -211,20 +211,6 @@ def result_line(view: runs.RunView) -> str:
     return f"Saved model **{view.name}** — validation accuracy **{acc_text}**{epochs}."
 
 
-def runs_table(views: list[runs.RunView]) -> list[dict]:
-    """One row per run for the page's table, damaged runs included with what is wrong."""
-    return [{
-        "run": v.name,
-        "architecture": v.arch,
-        "status": status.LABELS.get(v.status, v.status),
-        "best validation accuracy": v.best_val_accuracy,
-        "epochs": len(v.history) or v.meta.get("epochs_done"),
-        "owner": v.meta.get("owner"),
-        "created": str(v.meta.get("created_at", ""))[:16],
-        "problems": "; ".join(v.problems),
-    } for v in views]
-
-
 # --------------------------------------------------------------------------- slow things, cached
 
 

@@ -126,7 +126,8 @@ def save_forest() -> Callable[..., None]:
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory, sample_train) -> Path:
     """A models folder (shared: copy it, never write into it) with `mlp-a`, a Keras MLP trained
-    for 2 epochs on the sample (the best model), and `forest`, 10 trees on its first 2,000 digits."""
+    for 2 epochs on the sample (the best model), and `forest`, 10 trees on its first 2,000 digits.
+    Tests that use it are marked slow (see `pytest_collection_modifyitems`)."""
     from core import training
 
     folder = tmp_path_factory.mktemp("tiny-models")
@@ -145,6 +146,17 @@ def tiny_models_env(tmp_dirs, tiny_models) -> TmpDirs:
     """Private data/cache folders and a private copy of the tiny models."""
     shutil.copytree(tiny_models, tmp_dirs.models, dirs_exist_ok=True)
     return tmp_dirs
+
+
+KERAS_FIXTURES = {"tiny_models", "tiny_models_env"}  # they train a Keras model: TensorFlow starts
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs the tiny Keras models is `slow`, in whichever module it is, so that
+    `-m "not slow"` never starts TensorFlow for them."""
+    for item in items:
+        if KERAS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 # --------------------------------------------------------------------------- training jobs and data

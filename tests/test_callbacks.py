@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 
-from core import callbacks
+pytestmark = pytest.mark.slow  # Keras (TensorFlow) fits models here
+
+
+# Keras and `core.callbacks` (which imports it) come as fixtures: imported when a test runs, not
+# when tests are collected, so that `-m "not slow"` never starts TensorFlow.
+@pytest.fixture
+def keras():
+    import keras
+
+    return keras
 
 
 @pytest.fixture
-def tiny():
+def callbacks(keras):
+    from core import callbacks
+
+    return callbacks
+
+
+@pytest.fixture
+def tiny(keras):
     """A 2-input softmax model and 64 separable points: a fit takes well under a second."""
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(10, activation="softmax")])
@@ -26,7 +41,7 @@ def _fit(model, x, y, cbs, *, epochs=3, batch_size=8):
                      callbacks=cbs)
 
 
-def test_best_checkpoint_saves_on_improvement_ties_go_later_and_restores_the_best(tiny):
+def test_best_checkpoint_saves_on_improvement_ties_go_later_and_restores_the_best(tiny, callbacks):
     model, x, y = tiny
     saved: list[int] = []
     best = callbacks.BestCheckpoint(lambda m, epoch: saved.append(epoch))
@@ -41,7 +56,7 @@ def test_best_checkpoint_saves_on_improvement_ties_go_later_and_restores_the_bes
     assert not callbacks.BestCheckpoint(lambda m, e: None).restore_best()  # no epoch: nothing to restore
 
 
-def test_epoch_log_writes_every_row_after_each_epoch(tiny):
+def test_epoch_log_writes_every_row_after_each_epoch(tiny, callbacks):
     model, x, y = tiny
     writes: list[list[dict]] = []
     _fit(model, x, y, [callbacks.EpochLog(lambda rows: writes.append([dict(r) for r in rows]), n_train=64)])
@@ -55,7 +70,7 @@ def test_epoch_log_writes_every_row_after_each_epoch(tiny):
     assert rows[2]["elapsed_s"] >= rows[1]["elapsed_s"] >= rows[0]["elapsed_s"]
 
 
-def test_live_progress_is_throttled_bounded_and_ends_each_epoch_exactly():
+def test_live_progress_is_throttled_bounded_and_ends_each_epoch_exactly(callbacks):
     class Clock:
         now = 0.0
 
@@ -83,7 +98,7 @@ def test_live_progress_is_throttled_bounded_and_ends_each_epoch_exactly():
     assert losses == sorted(losses, reverse=True)  # merged means keep the curve's shape
 
 
-def test_stop_on_request_ends_fit_after_the_batch_and_keras_still_validates(tiny):
+def test_stop_on_request_ends_fit_after_the_batch_and_keras_still_validates(tiny, keras, callbacks):
     model, x, y = tiny
     asked = {"stop": False}
     stop = callbacks.StopOnRequest(lambda: asked["stop"])

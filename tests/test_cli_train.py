@@ -38,6 +38,7 @@ def small_csv(tmp_path, sample_train) -> Path:
                                  sample_train.labels[:400])
 
 
+@pytest.mark.slow  # trains a Keras model in a child process
 def test_train_prints_a_final_json_line_and_saves_the_model(small_csv, tmp_dirs):
     proc = _run(["train", "--data", str(small_csv), "--arch", "mlp", "--epochs", "2", "--batch-size", "32",
                  "--val-fraction", "0.2", "--seed", "1", "--name", "cli-mlp"], tmp_dirs)
@@ -60,6 +61,7 @@ def test_train_prints_a_final_json_line_and_saves_the_model(small_csv, tmp_dirs)
     assert [(r["name"], r["arch"], r["status"]) for r in rows] == [("cli-mlp", "mlp", "done")]
 
 
+@pytest.mark.slow  # trains a Keras model in a child process
 def test_without_a_terminal_progress_is_one_plain_line_per_epoch_and_no_tensorflow_noise(
     small_csv, tmp_dirs
 ):
@@ -79,6 +81,7 @@ def test_without_a_terminal_progress_is_one_plain_line_per_epoch_and_no_tensorfl
     assert lines[-1].startswith(f"epoch 3/3: loss {last['loss']:.4f}, accuracy {last['accuracy']:.4f}")
 
 
+@pytest.mark.slow  # trains a Keras model in a child process
 def test_quiet_keras_training_prints_nothing_on_stderr(small_csv, tmp_dirs):
     proc = _run(["train", "--data", str(small_csv), "--arch", "mlp", "--epochs", "1", "--name", "hush",
                  "--quiet"], tmp_dirs)

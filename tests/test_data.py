@@ -381,6 +381,7 @@ def test_row_hashes_find_equal_digits(sample_train: data.Dataset) -> None:
     unique_rows = len(np.unique(sample_train.images.reshape(9000, -1), axis=0))
     assert len(np.unique(hashes)) == unique_rows
     np.testing.assert_array_equal(data.row_hashes(sample_train.images[[3, 3, 7]]), hashes[[3, 3, 7]])
+    assert data.row_hashes(sample_train.images[:0]).shape == (0,)  # an empty set has no hashes, no error
     one = sample_train.images[:1].copy()
     for y, x in [(0, 0), (14, 14), (27, 27)]:
         moved = one.copy()

@@ -13,9 +13,11 @@ import pytest
 import core
 
 MODULES = sorted(m.name for m in pkgutil.walk_packages(core.__path__, "core.") if m.name != "core.__main__")
+IMPORT_KERAS = {"core.callbacks"}  # importing these starts TensorFlow
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in IMPORT_KERAS else m
+                                  for m in MODULES])
 def test_docstring_examples_hold(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name), report=True)
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples in {name} failed (see above)"

@@ -9,13 +9,13 @@ import time
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
+from app_support import app
 
 from core import (
     cli,
     data,
     ensembles,
-    evaluation,
+    eval_rows,
     jobs,
     kaggle_csv,
     manage,
@@ -84,7 +84,7 @@ def test_the_ensemble_is_one_model_listed_once_with_its_members(env):
 
 def test_it_averages_its_members_and_scores_on_their_shared_split(env):
     ds = env["ds"]
-    rows = evaluation.unseen_rows(registry.read_meta("trio"), ds)
+    rows = eval_rows.unseen_rows(registry.read_meta("trio"), ds)
     members = [prediction.load(n) for n in env["names"][:3]]
     averaged = prediction.predict_proba(members, ds.images[rows.indices])
     mine = prediction.load("trio").predict_proba(ds.images[rows.indices])
@@ -106,12 +106,9 @@ def test_the_command_line_and_the_pages_use_it_like_any_model(env, capsys, sampl
 
     st.cache_data.clear()
     st.cache_resource.clear()
-    pages = {p.stem.split("_", 2)[-1]: p for p in (registry.paths.ROOT / "pages").glob("*.py")}
-    evaluate = AppTest.from_file(str(pages["Evaluate"]), default_timeout=120)
-    evaluate.session_state["eval_model"] = "trio"
-    evaluate.run()
+    evaluate = app("Evaluate", eval_model="trio").run()
     assert not evaluate.exception and any(m.label == "Accuracy" for m in evaluate.metric)
-    draw = AppTest.from_file(str(pages["Draw"]), default_timeout=120).run()
+    draw = app("Draw").run()
     assert "trio" in draw.selectbox(key="draw_model").options
     draw.selectbox(key="draw_model").set_value("trio").run()
     draw.radio(key="draw_input").set_value("🖼️ Upload a picture").run()

@@ -1,4 +1,4 @@
-"""core.evaluation: metrics against hand-computed values, the evaluation-row rules, the CLI."""
+"""core.evaluation: metrics against hand-computed values, a test set with answers, the CLI."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from core import data, evaluation, kaggle_csv, prediction, registry
+from core import data, eval_rows, evaluation, kaggle_csv, prediction, registry
 
 # Six digits, three classes used; probabilities on digits 0..2 (7..9 get nothing).
 #   row  true  probabilities (0, 1, 2)  predicted  confidence  right?
@@ -133,7 +133,7 @@ def test_float32_rounding_is_accepted():
     assert evaluation.log_loss(LABELS, proba) == pytest.approx(evaluation.log_loss(LABELS, PROBA), abs=1e-5)
 
 
-# --------------------------------------------------------------------------- which digits
+# --------------------------------------------------------------------------- a test set with answers
 
 
 def _dataset(n: int = 300, seed: int = 0, name: str = "train.csv") -> data.Dataset:
@@ -141,103 +141,6 @@ def _dataset(n: int = 300, seed: int = 0, name: str = "train.csv") -> data.Datas
     images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
     labels = np.arange(n) % 10
     return data.Dataset(images, labels, name, "kaggle", data.fingerprint(images, labels))
-
-
-def _meta(ds: data.Dataset, *, val_fraction: float = 0.1, seed: int = 0, name: str = "m") -> dict:
-    _, val_idx = data.split_indices(ds.labels, val_fraction=val_fraction, seed=seed)
-    split = data.describe_split(ds.labels, val_idx, val_fraction=val_fraction, seed=seed)
-    return {"name": name, "arch": "mlp",
-            "data": {"name": ds.name, "source": ds.source, "fingerprint": ds.fingerprint, "n_rows": ds.n,
-                     "split": split}}
-
-
-def test_validation_set_rebuilds_the_recorded_split():
-    ds = _dataset()
-    images, labels = evaluation.validation_set(_meta(ds), ds)
-    _, val_idx = data.split_indices(ds.labels, val_fraction=0.1, seed=0)
-    assert len(labels) == 30
-    np.testing.assert_array_equal(images, ds.images[val_idx])
-    np.testing.assert_array_equal(labels, ds.labels[val_idx])
-    rows = evaluation.unseen_rows(_meta(ds), ds)
-    assert rows.kind == evaluation.KIND_VALIDATION and rows.refusal is None
-    assert "30 digits of train.csv held out for validation" in rows.note
-
-
-def test_validation_set_refuses_a_mismatched_split():
-    ds = _dataset()
-    meta = _meta(ds)
-    meta["data"]["split"]["val_fingerprint"] = "0000000000000000"
-    with pytest.raises(ValueError, match="differs from the one it recorded"):
-        evaluation.validation_set(meta, ds)
-    other_seed = _meta(ds, seed=1)
-    other_seed["data"]["split"]["seed"] = 0  # recorded seed 0, but the fingerprint is of seed 1's split
-    with pytest.raises(ValueError, match="differs from the one it recorded"):
-        evaluation.validation_set(other_seed, ds)
-
-
-def test_validation_set_refuses_without_a_split_or_fingerprint():
-    ds = _dataset()
-    meta = _meta(ds)
-    del meta["data"]["split"]
-    with pytest.raises(ValueError, match="records no validation split"):
-        evaluation.validation_set(meta, ds)
-    with pytest.raises(ValueError, match="records no fingerprint"):
-        evaluation.validation_set({"name": "m", "data": {}}, ds)
-
-
-def test_other_data_is_used_whole_only_when_unseen():
-    trained_on = _dataset(seed=0)
-    meta = _meta(trained_on)
-    train_idx, _ = data.split_indices(trained_on.labels, val_fraction=0.1, seed=0)
-    hashes = data.row_hashes(trained_on.images[train_idx])
-
-    fresh = _dataset(n=50, seed=7, name="fresh.csv")
-    images, labels = evaluation.validation_set(meta, fresh, train_hashes=hashes)
-    np.testing.assert_array_equal(images, fresh.images)
-    np.testing.assert_array_equal(labels, fresh.labels)
-
-    # A set that holds 5 training digits among 20 new ones is refused, saying how many and why.
-    mixed_images = np.concatenate([fresh.images[:20], trained_on.images[train_idx[:5]]])
-    mixed_labels = np.concatenate([fresh.labels[:20], trained_on.labels[train_idx[:5]]])
-    mixed = data.Dataset(mixed_images, mixed_labels, "mixed.csv", "upload",
-                         data.fingerprint(mixed_images, mixed_labels))
-    with pytest.raises(ValueError, match=r"5 of the 25 digits in mixed.csv are among the digits model 'm'"):
-        evaluation.validation_set(meta, mixed, train_hashes=hashes)
-    rows = evaluation.unseen_rows(meta, mixed, train_hashes=hashes)
-    assert rows.indices.tolist() == list(range(20)) and rows.n_seen == 5 and rows.refusal
-
-    # Only training digits: nothing left at all.
-    seen = data.Dataset(mixed_images[20:], mixed_labels[20:], "seen.csv", "upload",
-                        data.fingerprint(mixed_images[20:], mixed_labels[20:]))
-    with pytest.raises(ValueError, match="nothing unseen"):
-        evaluation.unseen_rows(meta, seen, train_hashes=hashes)
-
-
-def test_other_data_without_a_record_of_training_digits_is_refused(tmp_dirs):
-    meta = _meta(_dataset(seed=0), name="nohashes")
-    with pytest.raises(ValueError, match="kept no record of its training digits"):
-        evaluation.validation_set(meta, _dataset(n=40, seed=3, name="other.csv"))
-
-
-def test_unlabelled_data_is_refused():
-    ds = _dataset()
-    test = data.Dataset(ds.images, None, "test.csv", "kaggle", data.fingerprint(ds.images))
-    with pytest.raises(ValueError, match="needs labelled digits"):
-        evaluation.validation_set(_meta(ds), test)
-
-
-def test_common_rows_are_the_intersection_of_validation_splits():
-    ds = _dataset(n=1000)
-    rows = {"a": evaluation.unseen_rows(_meta(ds, name="a"), ds),
-            "b": evaluation.unseen_rows(_meta(ds, name="b"), ds),
-            "c": evaluation.unseen_rows(_meta(ds, seed=3, name="c"), ds)}
-    same = evaluation.common_rows({k: rows[k] for k in "ab"})
-    np.testing.assert_array_equal(same, rows["a"].indices)  # same split: the whole validation set
-    common = evaluation.common_rows(rows)
-    assert set(common) == set(rows["a"].indices) & set(rows["c"].indices)
-    text = evaluation.explain_common_rows(rows, common, ds.name)
-    assert f"Common to all: {len(common):,}." in text and "intersection of their validation splits" in text
-    assert "different splits" in text  # ~10 of 100: the page says why so few
 
 
 def test_with_answers_labels_a_test_set():
@@ -307,7 +210,7 @@ def test_evaluate_model_on_its_own_data_warns_and_uses_the_validation_split(tmp_
     _save_forest(sample_subset, "rf")
     model = prediction.load("rf")
     out = evaluation.evaluate_model(model, sample_subset)
-    images, labels = evaluation.validation_set(model.meta, sample_subset)
+    images, labels = eval_rows.validation_set(model.meta, sample_subset)
     want = evaluation.evaluate(labels, model.predict_proba(images))
     assert out["model"] == "rf" and out["evaluated_on"] == "validation"
     assert out["n"] == 120 and out["n_total"] == 600

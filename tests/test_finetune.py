@@ -9,6 +9,8 @@ import pytest
 from core import data, finetune, job_process, jobs, prediction, registry
 from core.training import TrainConfig
 
+pytestmark = pytest.mark.slow  # every test trains a Keras model to fine-tune (TensorFlow)
+
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):

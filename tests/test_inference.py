@@ -14,6 +14,8 @@ from PIL import Image
 
 from core import inference, prediction, preprocess, registry
 
+pytestmark = pytest.mark.slow  # every test reads with a Keras model trained here (TensorFlow)
+
 ROOT = draw_support.ROOT
 
 

@@ -6,25 +6,15 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import zipfile
 
 import numpy as np
 import pytest
 import training_support
+from training_support import wait_for
 
 from core import archive, data, job_process, jobs, kaggle_csv, manage, prediction, registry, runs, status
 from core.training import TrainConfig
-
-
-def _wait(predicate, timeout: float, what: str, poll: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 @pytest.fixture
@@ -111,7 +101,7 @@ def test_a_failed_run_does_not_stop_the_ones_after_it(small_file, no_stray_jobs)
                                                                             "arch": "resnet-9000"}})
     last = jobs.enqueue(TrainConfig(arch="random-forest", n_estimators=5, name="q3"), ref, owner="a")
     assert jobs.start_next() == [first]
-    _wait(lambda: runs.read_run(last).status == status.DONE, 180, "the queue to go on past the failure")
+    wait_for(lambda: runs.read_run(last).status == status.DONE, 180, "the queue to go on past the failure")
     assert runs.read_run(first).status == status.DONE
     failed = runs.read_run(broken)
     assert failed.status == status.FAILED and "unknown architecture 'resnet-9000'" in failed.meta["error"]

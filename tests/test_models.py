@@ -30,6 +30,7 @@ def test_unknown_architecture_error_lists_the_choices():
         models.get_architecture("resnet")
 
 
+@pytest.mark.slow  # builds Keras models (TensorFlow)
 @pytest.mark.parametrize("name", KERAS_ARCHS)
 def test_keras_model_maps_raw_images_to_probabilities(name: str, sample_train: data.Dataset):
     model = models.build(name)
@@ -42,6 +43,7 @@ def test_keras_model_maps_raw_images_to_probabilities(name: str, sample_train: d
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow  # builds Keras models (TensorFlow)
 @pytest.mark.parametrize("name", ["dr-cnn", "kaggle-cnn"])
 def test_augmentation_acts_only_while_training(name: str, sample_train: data.Dataset):
     model = models.build(name, augment=True, augment_strength=1.0)
@@ -54,6 +56,7 @@ def test_augmentation_acts_only_while_training(name: str, sample_train: data.Dat
     assert plain.count_params() == model.count_params()  # augmentation layers hold no weights
 
 
+@pytest.mark.slow  # builds Keras models (TensorFlow)
 def test_parameter_counts_match_the_layer_arithmetic():
     # MLP 784-256-128-10 and LeNet-5 (conv 6x5x5, conv 16x5x5 -> 5x5x16, dense 120/84/10).
     mlp = (784 * 256 + 256) + (256 * 128 + 128) + (128 * 10 + 10)
@@ -78,7 +81,7 @@ def test_random_forest_is_built_with_the_requested_trees_and_seed():
 # lenet5 0.79-0.84, kaggle-cnn 0.83-0.90, dr-cnn 0.89-0.91 (4 epochs at batch 16: with batch norm
 # and a one-cycle schedule its first epoch is near chance), random-forest 0.83-0.85 (50 trees).
 LEARNING = [
-    pytest.param("mlp", 600, 2, 32, 0.6, id="mlp"),
+    pytest.param("mlp", 600, 2, 32, 0.6, id="mlp", marks=pytest.mark.slow),
     pytest.param("random-forest", 600, None, None, 0.6, id="random-forest"),
     pytest.param("lenet5", 600, 3, 32, 0.5, id="lenet5", marks=pytest.mark.slow),
     pytest.param("kaggle-cnn", 600, 3, 32, 0.5, id="kaggle-cnn", marks=pytest.mark.slow),

@@ -8,11 +8,12 @@ import time
 import draw_support
 import numpy as np
 import pytest
+from app_support import app
 from streamlit.testing.v1 import AppTest
 
 from core import inference, prediction, registry
+from studio import guards
 
-PAGE = str(draw_support.ROOT / "pages" / "4_✏️_Draw.py")
 UPLOAD = "🖼️ Upload a picture"
 
 
@@ -30,7 +31,7 @@ def env(tmp_path_factory):
 
 
 def _app() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=90)
+    at = app("Draw")
     at.run()
     assert not at.exception, at.exception
     return at
@@ -53,11 +54,12 @@ def _shown_digit(at: AppTest) -> str | None:
 
 
 def test_no_model_says_so(tmp_dirs):
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = app("Draw").run()
     assert not at.exception
-    assert any("No saved model yet" in i.value for i in at.info)
+    assert [i.value for i in at.info] == [guards.NO_MODEL]
 
 
+@pytest.mark.slow  # its module's Keras model is trained here
 def test_empty_canvas_asks_for_a_digit_not_a_guess(env):
     at = _app()
     assert at.selectbox(key="draw_model").value == env.name
@@ -65,6 +67,7 @@ def test_empty_canvas_asks_for_a_digit_not_a_guess(env):
     assert _shown_digit(at) is None  # no prediction shown
 
 
+@pytest.mark.slow  # its module's Keras model is trained here
 def test_uploaded_digit_is_read_and_shown(env):
     at = _upload(_app(), env.png)
     assert _shown_digit(at) == str(env.label)
@@ -73,6 +76,7 @@ def test_uploaded_digit_is_read_and_shown(env):
     assert not at.error
 
 
+@pytest.mark.slow  # its module's Keras model is trained here
 def test_not_an_image_gives_one_error_line(env):
     at = _upload(_app(), b"GIF89a but not really", name="broken.png")
     assert len(at.error) == 1
@@ -80,12 +84,14 @@ def test_not_an_image_gives_one_error_line(env):
     assert _shown_digit(at) is None
 
 
+@pytest.mark.slow  # its module's Keras model is trained here
 def test_blank_upload_is_not_guessed(env):
     at = _upload(_app(), draw_support.png_bytes(np.zeros((100, 100), dtype=np.uint8)), name="black.png")
     assert any("Nothing to read" in i.value for i in at.info)
     assert _shown_digit(at) is None
 
 
+@pytest.mark.slow  # its module's Keras model is trained here
 def test_saving_a_taught_digit_appends_it(env):
     at = _upload(_app(), env.png)
     wrong = (env.label + 1) % 10
@@ -100,6 +106,7 @@ def test_saving_a_taught_digit_appends_it(env):
     assert any(f"Saved as a {wrong}" in s.value for s in at.success)
 
 
+@pytest.mark.slow  # its module's Keras model is trained here
 def test_random_forest_cannot_be_fine_tuned(env, tmp_path_factory):
     name = draw_support.small_model(
         env.model_cache, env.models, arch="random-forest",
@@ -135,6 +142,7 @@ def test_fine_tune_button_teaches_and_switches_to_the_new_model(env):
     registry.delete_model(taught)
 
 
+@pytest.mark.slow  # its module's Keras model is trained here
 def test_a_serving_copy_that_does_not_match_its_model_is_made_again_and_the_page_says_so(env):
     import json
 

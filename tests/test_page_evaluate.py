@@ -3,17 +3,16 @@ the numbers it shows must equal the evaluation computed here on the same digits.
 
 from __future__ import annotations
 
-import base64
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
+from app_support import app, chart_spec, figure_array
 from streamlit.testing.v1 import AppTest
 
-from core import data, evaluation, job_process, jobs, kaggle_csv, prediction, registry
+from core import data, eval_rows, evaluation, job_process, jobs, kaggle_csv, prediction, registry
+from studio import guards
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "3_📊_Evaluate.py")
+pytestmark = pytest.mark.slow  # the page's models are trained here, a Keras MLP among them
+
 N_ROWS = 1000  # the first 1,000 sample digits: the models' training data
 
 
@@ -43,32 +42,12 @@ def env(tmp_path_factory, sample_train):
 def expected(name: str, ds: data.Dataset) -> evaluation.Evaluation:
     """The evaluation computed independently of the page: the model's validation split, predicted."""
     model = prediction.load(name)
-    images, labels = evaluation.validation_set(model.meta, ds)
+    images, labels = eval_rows.validation_set(model.meta, ds)
     return evaluation.evaluate(labels, model.predict_proba(images))
 
 
 def run_page(model: str = "tiny-mlp", **state) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.session_state["eval_model"] = model
-    for key, value in state.items():
-        at.session_state[key] = value
-    return at.run()
-
-
-def chart_spec(at: AppTest, key: str) -> dict:
-    """The Plotly figure a chart element carries (by its widget key or element id)."""
-    for chart in at.get("plotly_chart"):
-        if key in chart.proto.id or key in getattr(chart.proto, "form_id", ""):
-            return json.loads(chart.proto.spec)
-    raise AssertionError(f"no chart {key!r} on the page")
-
-
-def array(value) -> np.ndarray:
-    """A figure array as sent to the browser: a list, or Plotly's typed-array encoding."""
-    if isinstance(value, dict) and "bdata" in value:
-        shape = [int(n) for n in str(value.get("shape", "-1")).split(",")]
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).reshape(shape)
-    return np.asarray(value)
+    return app("Evaluate", eval_model=model, **state).run()
 
 
 def metrics(at: AppTest) -> dict[str, str]:
@@ -91,7 +70,7 @@ def test_metrics_are_those_of_the_validation_split(env):
     assert note in at.caption[0].value
     cm = chart_spec(at, "eval_confusion")
     cells = next(t for t in cm["data"] if t["type"] == "scatter")
-    custom = array(cells["customdata"])
+    custom = figure_array(cells["customdata"])
     assert custom.shape == (100, 4) and custom[33, 2] == want.confusion[3, 3]
     texts = np.asarray(cm["data"][0]["text"])
     assert texts[3, 3] == (f"{want.confusion[3, 3]:,}" if want.confusion[3, 3] else "")
@@ -155,7 +134,7 @@ def test_tabs_show_the_same_numbers(env):
     at.run()
     history = chart_spec(at, "eval_history")
     val = next(t for t in history["data"] if t["name"] == "validation")
-    assert array(val["y"])[0] == pytest.approx(registry.read_history("tiny-mlp")[0]["val_loss"])
+    assert figure_array(val["y"])[0] == pytest.approx(registry.read_history("tiny-mlp")[0]["val_loss"])
     assert not at.exception
 
 
@@ -176,7 +155,7 @@ def test_compare_models_on_common_digits(env):
 
 
 def test_query_parameter_picks_the_model(env):
-    at = AppTest.from_file(PAGE, default_timeout=120)
+    at = app("Evaluate")
     at.query_params["model"] = "tiny-rf"
     at.run()
     assert at.selectbox(key="eval_model").value == "tiny-rf"
@@ -203,6 +182,6 @@ def test_data_the_model_trained_on_is_refused_and_test_answers_offered(env, monk
 
 def test_without_models_the_page_says_what_to_do(env, monkeypatch):
     monkeypatch.setenv("DRS_MODELS_DIR", str(env["empty"]))
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = app("Evaluate").run()
     assert not at.exception
-    assert "No saved model yet" in at.info[0].value
+    assert [i.value for i in at.info] == [guards.NO_MODEL]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 import subprocess
 import sys
@@ -12,13 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from app_support import app, chart_keys, chart_spec, figure_array, page_file
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core import data, kaggle_csv
+from studio import guards
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE = ROOT / "pages" / "1_🔍_Explore.py"
+PAGE = page_file("Explore")
 SMALL_TSNE = 500  # The smallest size on the slider, to keep the tests quick.
 
 
@@ -29,40 +30,13 @@ def _isolated(tmp_dirs):
 
 
 def _run(**state) -> AppTest:
-    at = AppTest.from_file(str(PAGE), default_timeout=90)
-    at.session_state["explore_tsne_n"] = SMALL_TSNE
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
+    at = app("Explore", explore_tsne_n=SMALL_TSNE, **state).run()
     assert not at.exception, [e.message for e in at.exception]
     return at
 
 
-def _chart(at: AppTest, key: str) -> dict:
-    """The Plotly figure (as JSON) of the chart with this key."""
-    for el in at.get("plotly_chart"):
-        if el.proto.id.endswith(f"-{key}"):
-            return json.loads(el.proto.spec)
-    raise AssertionError(f"no chart with key {key!r}")
-
-
-def _values(v) -> np.ndarray:
-    """An array from a figure's JSON: plain lists or Plotly's typed arrays ({dtype, bdata, shape})."""
-    if isinstance(v, dict) and "bdata" in v:
-        arr = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-        shape = v.get("shape")
-        if shape is not None:
-            arr = arr.reshape([int(n) for n in str(shape).replace("[", "").replace("]", "").split(",")])
-        return arr
-    return np.asarray(v)
-
-
 def _n_points(fig: dict) -> int:
-    return sum(len(_values(t["x"])) for t in fig["data"])
-
-
-def _chart_keys(at: AppTest) -> list[str]:
-    return [el.proto.id.rsplit("-", 1)[1] for el in at.get("plotly_chart")]
+    return sum(len(figure_array(t["x"])) for t in fig["data"])
 
 
 def _png_shape(fig: dict) -> tuple[int, int]:
@@ -91,10 +65,11 @@ def test_page_on_the_sample_shows_its_figures_and_checks():
         "Quality",
     ]
 
-    balance = _chart(at, "explore_balance")
-    assert _values(balance["data"][0]["y"]).tolist() == [901, 1014, 892, 929, 882, 777, 912, 963, 850, 880]
+    balance = chart_spec(at, "explore_balance")
+    counts = [901, 1014, 892, 929, 882, 777, 912, 963, 850, 880]
+    assert figure_array(balance["data"][0]["y"]).tolist() == counts
 
-    samples = _chart(at, "explore_samples")
+    samples = chart_spec(at, "explore_samples")
     assert _png_shape(samples) == (10 * 31 - 3, 10 * 31 - 3)  # 10 digits per class by default.
 
     # Train vs test: the stat table and both sets on each comparison chart.
@@ -102,14 +77,14 @@ def test_page_on_the_sample_shows_its_figures_and_checks():
     assert summary["set"].tolist() == ["train", "test"]
     assert summary["digits"].tolist() == [9000, 1000]
     assert summary["duplicate images"].tolist() == [0, 0]
-    assert [t["name"] for t in _chart(at, "explore_tt_ink")["data"]] == ["train", "test"]
+    assert [t["name"] for t in chart_spec(at, "explore_tt_ink")["data"]] == ["train", "test"]
 
     # 2-D maps: PCA on all 9,000 digits, t-SNE on the chosen 500, ten digit-coloured traces each.
-    pca, tsne = _chart(at, "explore_pca_map"), _chart(at, "explore_tsne_map")
+    pca, tsne = chart_spec(at, "explore_pca_map"), chart_spec(at, "explore_tsne_map")
     assert _n_points(pca) == 9000
     assert _n_points(tsne) == SMALL_TSNE
     first_tsne = tsne["data"][0]
-    assert (_values(first_tsne["customdata"]).reshape(-1, 3)[:, 1] == 0).all()  # The "0" trace: all 0s.
+    assert (figure_array(first_tsne["customdata"]).reshape(-1, 3)[:, 1] == 0).all()  # The "0" trace: all 0s.
     assert [t["name"] for t in tsne["data"]] == [str(d) for d in range(10)]
     assert pca["layout"]["title"]["text"] == "PCA of 9,000 digits"
 
@@ -122,18 +97,18 @@ def test_page_on_the_sample_shows_its_figures_and_checks():
     assert skew == "fewest: 5 (777), most: 1 (1,014), ratio 1.31x"
     assert "loader refuses" in quality[quality["check"] == "Pixel values outside 0..255"]["detail"].iloc[0]
     assert at.success[0].value.startswith("No problems found")
-    assert not any(k.startswith("explore_hits_") for k in _chart_keys(at))
+    assert not any(k.startswith("explore_hits_") for k in chart_keys(at))
 
 
 def test_reshuffle_and_digits_per_class_change_the_sample_grid():
     at = _run()
-    before = _chart(at, "explore_samples")["data"][0]["source"]
+    before = chart_spec(at, "explore_samples")["data"][0]["source"]
     at.button(key="explore_reshuffle").click().run()
     assert any(c.value.startswith("Random pick #1 ") for c in at.caption)
-    assert _chart(at, "explore_samples")["data"][0]["source"] != before
+    assert chart_spec(at, "explore_samples")["data"][0]["source"] != before
     at.number_input(key="explore_per_class").set_value(5).run()
     assert not at.exception
-    assert _png_shape(_chart(at, "explore_samples")) == (10 * 31 - 3, 5 * 31 - 3)
+    assert _png_shape(chart_spec(at, "explore_samples")) == (10 * 31 - 3, 5 * 31 - 3)
 
 
 def _write_planted(folder: Path, sample: data.Dataset, sample_test: data.Dataset) -> np.ndarray:
@@ -169,13 +144,13 @@ def test_page_reports_every_planted_problem_with_example_images(tmp_dirs, sample
         "scores on them are inflated",
         "**Blank or near-blank images** (train): fewer than 15 pixels brighter than 64",
     ]
-    shared = _chart(at, "explore_hits_Shared between train and test_train+test")
+    shared = chart_spec(at, "explore_hits_Shared between train and test_train+test")
     assert [a["text"] for a in shared["layout"]["annotations"]] == ["train #11", "test #2"]
-    blank = _chart(at, "explore_hits_Blank or near-blank images_train")
+    blank = chart_spec(at, "explore_hits_Blank or near-blank images_train")
     assert [a["text"] for a in blank["layout"]["annotations"]] == ["#8 (2) ink 0"]
     assert images[7].max() == 0
     # The small set still gets both maps (t-SNE on all 30, since 30 < the chosen size).
-    assert _n_points(_chart(at, "explore_tsne_map")) == 30
+    assert _n_points(chart_spec(at, "explore_tsne_map")) == 30
 
 
 def test_page_without_a_test_set_says_so_and_still_checks_train(tmp_dirs, sample_train):
@@ -192,7 +167,7 @@ def test_page_shows_a_clear_error_for_a_bad_training_file(tmp_dirs):
     (tmp_dirs.data / "train.csv").write_text("label,pixel0\n1,2\n")
     at = _run()
     assert len(at.error) == 1
-    assert at.error[0].value.startswith("The data could not be loaded: train.csv: header has 2 columns")
+    assert at.error[0].value.startswith(guards.DATA_ERROR.format("train.csv: header has 2 columns"))
     assert not at.tabs
 
 

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from app_support import app
 from streamlit.testing.v1 import AppTest
+
+from studio import guards
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,13 +29,13 @@ def _metric(at: AppTest, label: str) -> str:
 
 
 def test_home_shows_sample_and_empty_model_state(isolated):
-    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
+    at = app("Home").run()
     assert not at.exception
     assert _metric(at, "Training digits") == "9,000"
     assert _metric(at, "Test digits") == "1,000"
     assert _metric(at, "Classes") == "10"
     assert _metric(at, "Source") == "sample"
-    assert any("No saved model yet" in i.value for i in at.info)
+    assert guards.NO_MODEL in [i.value for i in at.info]
 
 
 def test_home_lists_saved_models_best_first(isolated):
@@ -43,7 +46,7 @@ def test_home_lists_saved_models_best_first(isolated):
         (models / name / "meta.json").write_text(
             json.dumps({"arch": "mlp", "metrics": {"val_accuracy": acc}, "data": {"source": "sample"}})
         )
-    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
+    at = app("Home").run()
     assert not at.exception
     board = at.dataframe[0].value
     assert list(board["run"]) == ["strong", "weak"]  # best first: a leaderboard
@@ -62,7 +65,7 @@ def test_leaderboard_parameters_are_whole_numbers_with_thousands_separators(isol
                                        "metrics": {"val_accuracy": 0.99}})
     _placeholder_model(models, "forest", {"arch": "random-forest", "metrics": {"val_accuracy": 0.95}})
     _placeholder_model(models, "mlp", {"arch": "mlp", "param_count": 1234, "metrics": {"val_accuracy": 0.9}})
-    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
+    at = app("Home").run()
     assert not at.exception
     board = at.dataframe[0].value
     assert str(board["parameters"].dtype) == "Int64"  # not float (202538.0) for want of a forest's count
@@ -81,7 +84,7 @@ def test_a_killed_training_run_is_listed_as_interrupted(isolated):
                                           "metrics": {"val_accuracy": 0.9}})
     _placeholder_model(models, "done", {"arch": "mlp", "status": "complete",
                                         "metrics": {"val_accuracy": 0.8}})
-    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
+    at = app("Home").run()
     assert not at.exception
     board = at.dataframe[0].value
     assert dict(zip(board["run"], board["status"], strict=True)) == {"killed": "⚠️ interrupted",
@@ -91,10 +94,10 @@ def test_a_killed_training_run_is_listed_as_interrupted(isolated):
 
 def test_bad_data_file_is_one_error_line_and_the_page_stops(isolated):
     (isolated / "data" / "train.csv").write_text("label,pixel0\n1,2\n")
-    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
+    at = app("Home").run()
     assert not at.exception
     assert len(at.error) == 1 and not at.dataframe and not at.metric
-    assert at.error[0].value.startswith("The data could not be loaded: train.csv: header has 2 columns")
+    assert at.error[0].value.startswith(guards.DATA_ERROR.format("train.csv: header has 2 columns"))
 
 
 def _upload_script():
@@ -168,11 +171,11 @@ def test_download_full_mnist_from_a_local_server(isolated, tmp_path, monkeypatch
         import core.mnist_download
 
         monkeypatch.setattr(core.mnist_download, "MNIST_URL", f"http://127.0.0.1:{server.server_port}/mnist.npz")
-        at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
+        at = app("Home").run()
         at.button(key="download_mnist").click().run()
         assert not at.exception
         assert any("mnist-full.csv" in s.value for s in at.success)
-        at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
+        at = app("Home").run()
         assert _metric(at, "Training digits") == "40"
         assert _metric(at, "Source") == "mnist-download"
     finally:

@@ -3,16 +3,14 @@ guard, ensembles and the leaderboard, with a private copy of the tiny models (co
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import streamlit as st
+from app_support import app
 from streamlit.testing.v1 import AppTest
 
-from core import prediction, submission
-
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "5_📤_Submit.py")
+from core import prediction, submission, submission_records
+from studio import guards
 
 
 @pytest.fixture
@@ -24,7 +22,7 @@ def env(tiny_models_env):
 
 
 def _app() -> AppTest:
-    return AppTest.from_file(PAGE, default_timeout=120).run()
+    return app("Submit").run()
 
 
 def _metric(at: AppTest, prefix: str) -> str:
@@ -37,8 +35,16 @@ def test_without_models_the_page_says_what_to_do(tmp_dirs):
     st.cache_resource.clear()
     at = _app()
     assert not at.exception
-    assert any("No saved model yet" in i.value for i in at.info)
+    assert [i.value for i in at.info] == [guards.NO_MODEL]
     assert not at.button
+
+
+def test_a_bad_test_file_is_one_error_line_and_the_page_stops(tmp_dirs):
+    (tmp_dirs.data / "train.csv").write_text("label,pixel0\n1,2\n")  # never read by this page
+    (tmp_dirs.data / "test.csv").write_text("pixel0,pixel1\n1,2\n")
+    at = _app()
+    assert not at.exception and not at.button and not at.info
+    assert len(at.error) == 1 and at.error[0].value.startswith(guards.DATA_ERROR.format("test.csv: "))
 
 
 def test_predict_sample_shows_the_score_and_a_valid_file(env, sample_test, sample_answers):
@@ -72,7 +78,7 @@ def test_predict_sample_shows_the_score_and_a_valid_file(env, sample_test, sampl
     at.run()  # a rerun (e.g. after a download) shows the cached result without another click
     assert not at.exception
     assert _metric(at, "Score") == f"{expected:.5f}"
-    assert len(submission.read_leaderboard()) == 1
+    assert len(submission_records.read_leaderboard()) == 1
 
 
 def test_ensemble_and_tta_make_new_predictions(env, sample_test, sample_answers):
@@ -85,7 +91,7 @@ def test_ensemble_and_tta_make_new_predictions(env, sample_test, sample_answers)
     mlp, forest = prediction.load("mlp-a"), prediction.load("forest")
     pred = submission.predict([mlp, forest], sample_test.images, tta=True)
     assert _metric(at, "Score") == f"{submission.accuracy_score(pred.labels, sample_answers):.5f}"
-    entry = submission.read_leaderboard()[-1]
+    entry = submission_records.read_leaderboard()[-1]
     assert entry["models"] == ["mlp-a", "forest"] and entry["settings"]["tta"] is True
 
 
@@ -101,7 +107,7 @@ def test_leakage_needs_explicit_consent(env, sample_train, save_forest):
     at.button(key="submit_predict").click().run()
     assert not at.exception
     assert any(s.value.startswith("Valid submission") for s in at.success)
-    entry = submission.read_leaderboard()[-1]
+    entry = submission_records.read_leaderboard()[-1]
     assert entry["models"] == ["mnist-model"] and entry["leakage"] is True
 
     at.multiselect(key="submit_models").set_value(["mlp-a"]).run()  # a clean model: no warning

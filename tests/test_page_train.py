@@ -13,26 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
+from app_support import app, chart_keys, in_app, page_file
 from streamlit.testing.v1 import AppTest
 
 from core import jobs, registry, runs, speed, status, training
+from studio import guards, visitor
 from studio import training_ui as ui
-from studio import visitor
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGE = next((ROOT / "pages").glob("2_*_Train.py"))
-PAGE_REL = f"pages/{PAGE.name}"
-
-
-def _page() -> AppTest:
-    return AppTest.from_file(str(PAGE), default_timeout=60)
-
-
-def _in_app() -> AppTest:
-    """The page inside the multipage app (so `st.page_link` to Evaluate resolves)."""
-    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60)
-    at.switch_page(PAGE_REL)
-    return at
+PAGE = page_file("Train")
 
 
 def _wait_for(at: AppTest, predicate, timeout: float, what: str) -> None:
@@ -48,11 +37,6 @@ def _wait_for(at: AppTest, predicate, timeout: float, what: str) -> None:
 
 def _texts(elements) -> list[str]:
     return [e.value for e in elements]
-
-
-def _chart_keys(at: AppTest) -> set[str]:
-    """User keys of the Plotly charts shown (element ids end with "-<key>")."""
-    return {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")}
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -77,6 +61,15 @@ def _fake_run(name: str, **meta) -> None:
 # --------------------------------------------------------------------------- opening the page
 
 
+def test_a_bad_training_file_is_one_error_line_and_the_page_stops(tmp_dirs):
+    (tmp_dirs.data / "train.csv").write_text("label,pixel0\n1,2\n")
+    at = app("Train").run()
+    assert not at.exception and not at.button
+    assert len(at.error) == 1
+    assert at.error[0].value.startswith(guards.DATA_ERROR.format("train.csv: header has 2 columns"))
+
+
+@pytest.mark.slow  # the probe it starts times Keras training steps
 def test_page_opens_without_tensorflow_and_estimates_from_a_real_probe(tmp_dirs):
     """In a fresh interpreter: the page renders, imports no TF, and measures this machine's speed in a
     child process (a real probe); once measured, the estimate and parameter count are shown."""
@@ -114,7 +107,7 @@ print(json.dumps({{
 
 
 def test_choosing_an_architecture_loads_its_settings(measured, no_stray_jobs):
-    at = _page().run()
+    at = app("Train").run()
     assert not at.exception
     assert at.selectbox(key="train_optimizer").value == "adamw"
     assert at.selectbox(key="train_schedule").value == "one-cycle"
@@ -141,7 +134,7 @@ def test_choosing_an_architecture_loads_its_settings(measured, no_stray_jobs):
 
 
 def test_unsafe_model_name_is_refused_before_anything_starts(measured, no_stray_jobs):
-    at = _page().run()
+    at = app("Train").run()
     at.selectbox(key="train_arch").set_value("mlp").run()
     at.text_input(key="train_name").set_value("../outside").run()
     at.button(key="train_start").click().run()
@@ -154,8 +147,9 @@ def test_unsafe_model_name_is_refused_before_anything_starts(measured, no_stray_
 # --------------------------------------------------------------------------- a whole job
 
 
+@pytest.mark.slow  # a Keras job process trains
 def test_tiny_job_runs_in_its_own_process_to_its_saved_model(measured, no_stray_jobs):
-    at = _in_app().run()
+    at = in_app("Train").run()
     assert not at.exception
     at.selectbox(key="train_arch").set_value("mlp").run()
     at.number_input(key="train_epochs").set_value(2)
@@ -179,7 +173,7 @@ def test_tiny_job_runs_in_its_own_process_to_its_saved_model(measured, no_stray_
         f"Saved model **page-mlp** — validation accuracy **{acc:.2%}** (best epoch {best} of 2)."]
     assert acc > 0.85  # 8,550 sample digits, two epochs (~0.93 measured)
     assert at.get("progress")[0].value == 100
-    assert {"train_live_curves", "train_lr_curve", "train_speed_curve"} <= _chart_keys(at)
+    assert {"train_live_curves", "train_lr_curve", "train_speed_curve"} <= set(chart_keys(at))
     assert [link.proto.label for link in at.get("page_link")] == ["Evaluate page-mlp"]
     assert "train_stop" not in {b.key for b in at.button}  # nothing left to stop
     # The chart's batch axis agrees with the job: its last step closes the second epoch.
@@ -187,8 +181,9 @@ def test_tiny_job_runs_in_its_own_process_to_its_saved_model(measured, no_stray_
     assert view.progress["batches"]["step"][-1] == 2 * ui.steps_per_epoch(view) == 2 * 67
 
 
+@pytest.mark.slow  # a Keras job process trains
 def test_other_visitors_see_the_owner_who_alone_stops_it_even_after_a_reload(measured, no_stray_jobs):
-    owner, other = _page(), _page()
+    owner, other = app("Train"), app("Train")
     owner.run()
     owner.selectbox(key="train_arch").set_value("mlp").run()
     owner.number_input(key="train_epochs").set_value(200)
@@ -217,7 +212,7 @@ def test_other_visitors_see_the_owner_who_alone_stops_it_even_after_a_reload(mea
     assert [v.name for v in runs.active_runs()] == [name]
 
     # The owner reloads the page: a new session, the same address (its key) -> still the owner.
-    reloaded = _page()
+    reloaded = app("Train")
     reloaded.query_params[visitor.TOKEN_PARAM] = owner.query_params[visitor.TOKEN_PARAM]
     reloaded.run()
     assert any("started by **you**" in m for m in _texts(reloaded.markdown))
@@ -235,7 +230,7 @@ def test_other_visitors_see_the_owner_who_alone_stops_it_even_after_a_reload(mea
 
 def test_a_failed_run_shows_its_error(measured):
     _fake_run("will-fail", status="failed", error="RuntimeError: out of memory while building")
-    at = _page().run()
+    at = app("Train").run()
     assert not at.exception
     assert _texts(at.error) == ["Training failed: RuntimeError: out of memory while building. "
                                 "Models saved before are untouched."]
@@ -251,13 +246,17 @@ def test_damaged_runs_are_named_and_the_others_stay_listed(measured, sample_trai
     (measured.models / "bad-history" / registry.KERAS_FILE).write_bytes(b"model")
     (measured.models / "bad-history" / registry.HISTORY_FILE).write_text("epoch,loss\n1,oops\n")
     _fake_run("no-model", status="done", created_at="2026-11-30T07:00:00")
-    at = _page().run()
+    at = app("Train").run()
     assert not at.exception
     table = next(d.value for d in at.dataframe if "problems" in d.value.columns)
     rows = {r["run"]: r for r in table.to_dict("records")}
     assert set(rows) == {"good", "torn-meta", "bad-history", "no-model"}
     assert rows["good"]["problems"] == "" and rows["good"]["status"] == "✅ done"
     assert "meta.json is not valid JSON (line 1, column 12)" in rows["torn-meta"]["problems"]
+    # One reader of a run's JSON files: a model's meta says the same, with the model's name.
+    with pytest.raises(ValueError) as err:
+        registry.read_meta("torn-meta")
+    assert str(err.value) == "model 'torn-meta': meta.json is not valid JSON (line 1, column 12)"
     assert "history.csv line 2, column 'loss': 'oops' is not a number" in rows["bad-history"]["problems"]
     assert "no model file" in rows["no-model"]["problems"]
 
@@ -266,15 +265,15 @@ def test_damaged_runs_are_named_and_the_others_stay_listed(measured, sample_trai
 
 
 def test_classic_demo_shows_accuracy_confusion_and_comparison(measured):
-    at = _page().run()
-    assert "train_demo_confusion" not in _chart_keys(at)
+    at = app("Train").run()
+    assert "train_demo_confusion" not in set(chart_keys(at))
     at.button(key="train_demo").click().run()
     assert not at.exception
     metric = next(m for m in at.metric if m.label.startswith("Accuracy on 360 held-out 8x8 digits"))
     assert float(metric.value.rstrip("%")) > 90
-    assert {"train_demo_confusion", "train_demo_comparison"} <= _chart_keys(at)
+    assert {"train_demo_confusion", "train_demo_comparison"} <= set(chart_keys(at))
     at.run()  # stays shown on the next run
-    assert "train_demo_confusion" in _chart_keys(at)
+    assert "train_demo_confusion" in set(chart_keys(at))
 
 
 # --------------------------------------------------------------------------- helpers

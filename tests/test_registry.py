@@ -299,6 +299,7 @@ def test_a_joblib_file_is_only_loaded_when_meta_says_the_app_saved_it(tmp_dirs):
         prediction.load("sneaky")
 
 
+@pytest.mark.slow  # saves and loads a Keras model (TensorFlow)
 def test_keras_model_round_trip(tmp_dirs):
     from core import models
 

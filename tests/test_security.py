@@ -203,6 +203,7 @@ def _save_keras(name: str, model) -> None:
                                "metrics": {"val_accuracy": 0.5}})
 
 
+@pytest.mark.slow  # Keras files (TensorFlow)
 def test_keras_file_with_lambda_layer_is_refused(tmp_dirs):
     """A .keras file carrying Python code (a Lambda layer) is never deserialised: safe_mode."""
     import keras
@@ -219,6 +220,7 @@ def test_keras_file_with_lambda_layer_is_refused(tmp_dirs):
         prediction.load(None)
 
 
+@pytest.mark.slow  # Keras files (TensorFlow)
 def test_plain_keras_file_loads(tmp_dirs):
     """The control for the test above: the same folder layout without Python code loads fine."""
     import keras

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import data, kaggle_csv, paths, prediction, registry, submission
+from core import data, kaggle_csv, leakage, paths, prediction, registry, submission
+from core import submission_records as records
 from core.charts import submission as charts
 
 MLP_BOUND = 0.88  # two mlp epochs on the sample score 0.935 on its test digits (measured); margin
@@ -37,9 +38,9 @@ def test_build_submission_is_kaggle_format():
     assert list(frame.columns) == ["ImageId", "Label"]
     assert frame["ImageId"].tolist() == [1, 2, 3, 4]
     assert frame["Label"].tolist() == [3, 0, 9, 1]
-    assert submission.to_csv_bytes(frame) == b"ImageId,Label\n1,3\n2,0\n3,9\n4,1\n"
+    assert submission.submission_bytes(frame) == b"ImageId,Label\n1,3\n2,0\n3,9\n4,1\n"
     assert submission.validate_submission(frame, 4) == []
-    assert submission.validate_submission(submission.to_csv_bytes(frame), 4) == []
+    assert submission.validate_submission(submission.submission_bytes(frame), 4) == []
 
 
 @pytest.mark.parametrize("labels", [np.array([1, 10]), np.array([-1, 2]), np.array([1.5, 2.0]), np.array([])])
@@ -162,7 +163,7 @@ def test_default_cnn_accuracy_on_sample(monkeypatch, sample_test, sample_answers
     model = prediction.load("default-cnn")
     pred = submission.predict([model], sample_test.images)
     assert submission.accuracy_score(pred.labels, sample_answers) >= DEFAULT_CNN_BOUND
-    assert submission.check_leakage(["default-cnn"], sample_test.images) == []
+    assert leakage.check_leakage(["default-cnn"], sample_test.images) == []
 
 
 def test_ensemble_averages_probabilities(env, sample_test):
@@ -221,7 +222,7 @@ def test_predict_refuses_bad_input(env):
 # --------------------------------------------------------------------------- answers
 
 
-def test_known_answers_sample_and_mnist_download(env, sample_test, sample_answers, sample_train):
+def test_known_answers_sample_and_mnist_download(tmp_dirs, sample_test, sample_answers, sample_train):
     found = submission.known_answers(sample_test)
     assert found is not None and found.source == "sample"
     np.testing.assert_array_equal(found.labels, sample_answers)
@@ -233,13 +234,39 @@ def test_known_answers_sample_and_mnist_download(env, sample_test, sample_answer
     assert submission.known_answers(kaggle_like) is None  # no download yet
     mnist_images = np.concatenate([sample_train.images[:500], sample_test.images])
     mnist_labels = np.concatenate([sample_train.labels[:500], sample_answers])
-    kaggle_csv.write_kaggle_csv(env.data / "mnist-full.csv", mnist_images, mnist_labels)
+    kaggle_csv.write_kaggle_csv(tmp_dirs.data / "mnist-full.csv", mnist_images, mnist_labels)
     found = submission.known_answers(kaggle_like)
     assert found is not None and found.source == "mnist-download"
     np.testing.assert_array_equal(found.labels, sample_answers[order])
 
     unknown = data.Dataset(sample_train.images[600:610], None, "x", "kaggle", "f")
     assert submission.known_answers(unknown) is None  # digits not in the download
+    # Hashes the caller already has are used as they are.
+    given = submission.known_answers(kaggle_like, test_hashes=data.row_hashes(kaggle_like.images))
+    np.testing.assert_array_equal(given.labels, sample_answers[order])
+
+
+def test_predict_to_file_hashes_the_test_rows_once(tmp_dirs, sample_train, sample_test, sample_answers,
+                                                   save_forest, monkeypatch):
+    # A Kaggle-like test file whose digits are all in an MNIST download, and a model that recorded
+    # its training digits: the leakage check and the answers both need the test rows' hashes.
+    order = np.random.default_rng(2).permutation(1000)[:300]
+    test_path = kaggle_csv.write_kaggle_csv(tmp_dirs.data / "kaggle-test.csv", sample_test.images[order])
+    kaggle_csv.write_kaggle_csv(tmp_dirs.data / "mnist-full.csv", sample_test.images, sample_answers)
+    save_forest("f", sample_train.images[:500], sample_train.labels[:500], n_estimators=5)
+    hashed: list[int] = []
+    real = data.row_hashes
+
+    def counting(images):
+        hashed.append(len(images))
+        return real(images)
+
+    monkeypatch.setattr(data, "row_hashes", counting)
+    summary = submission.predict_to_file(test_path, model_names=["f"], out=tmp_dirs.data / "s.csv", tta=False,
+                                         allow_leakage=False)
+    assert summary["answers"] == "mnist-download" and summary["leakage"] == []
+    assert hashed.count(300) == 1, hashed  # the test rows, once; the download's 1,000 rows once too
+    assert hashed.count(1000) == 1, hashed
 
 
 def test_accuracy_score():
@@ -269,7 +296,7 @@ def test_leakage_guard_refuses_overlapping_training_rows(env, sample_train, samp
     images = np.concatenate([sample_train.images[:1000], sample_test.images[:50]])
     labels = np.concatenate([sample_train.labels[:1000], np.zeros(50, dtype=np.int64)])
     save_forest("peeked", images, labels)
-    findings = submission.check_leakage(["mlp-a", "peeked"], sample_test.images)
+    findings = leakage.check_leakage(["mlp-a", "peeked"], sample_test.images)
     assert [(f["model"], f["kind"], f["overlap"]) for f in findings] == [("peeked", "overlap", 50)]
     assert "50 of the 1,000 test digits (5.0%)" in findings[0]["message"]
     with pytest.raises(ValueError, match="'peeked' was trained on 50 of the 1,000"):
@@ -289,11 +316,11 @@ def test_allow_leakage_writes_and_records_the_leak(env, sample_train, sample_tes
     assert side["leakage"]["allowed"] is True
     assert sorted(f["kind"] for f in side["leakage"]["findings"]) == ["mnist-download", "overlap"]
     assert side["models"][0]["data"]["source"] == "mnist-download"
-    assert submission.read_leaderboard()[-1]["leakage"] is True
+    assert records.read_leaderboard()[-1]["leakage"] is True
 
 
 def test_clean_models_pass_the_guard(env, sample_test):
-    assert submission.check_leakage(["mlp-a", "forest"], sample_test.images) == []
+    assert leakage.check_leakage(["mlp-a", "forest"], sample_test.images) == []
 
 
 # --------------------------------------------------------------------------- records
@@ -315,7 +342,7 @@ def test_sidecar_records_what_made_the_file(env, sample_test):
                             "rows": 1000}
     assert side["settings"]["tta"] is True and side["settings"]["tta_views"] == list(prediction.TTA_VIEWS)
     assert side["leakage"] == {"findings": [], "allowed": False}
-    assert side["file"]["fingerprint"] == submission.file_fingerprint(out.read_bytes())
+    assert side["file"]["fingerprint"] == records.file_fingerprint(out.read_bytes())
     assert side["file"]["rows"] == 1000 and side["score"] == summary["score"]
     assert side["created_at"][:4].isdigit()
     assert sorted(p.name for p in env.data.iterdir() if p.name.startswith(".")) == []  # no temp files
@@ -325,27 +352,33 @@ def test_leaderboard_records_each_submission_once(env):
     for tta in (False, False, True):
         submission.predict_to_file(SAMPLE_TEST, model_names=["forest"], out=env.data / "s.csv", tta=tta,
                                    allow_leakage=False)
-    entries = submission.read_leaderboard()
+    entries = records.read_leaderboard()
     assert len(entries) == 2  # the same file from the same settings is one entry
     assert [e["settings"]["tta"] for e in entries] == [False, True]
     assert all(e["models"] == ["forest"] and e["score"] is not None for e in entries)
     lines = (env.data / "submissions" / "leaderboard.jsonl").read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[0]) == entries[0]
-    rows = submission.leaderboard_rows(entries[0]["test_fingerprint"])
+    rows = records.leaderboard_rows(entries[0]["test_fingerprint"])
     assert [r["score"] for r in rows] == sorted((e["score"] for e in entries), reverse=True)
-    assert submission.leaderboard_rows("another test set") == []
+    assert records.leaderboard_rows("another test set") == []
 
 
 def test_finish_submission_writes_page_exports(env, sample_test):
     model = prediction.load("forest")
     pred = submission.predict([model], sample_test.images)
-    done = submission.finish_submission(pred, sample_test, leakage=[], allow_leakage=False, origin="page")
+    answers = submission.known_answers(sample_test)
+    done = submission.finish_submission(pred, sample_test, leakage=[], allow_leakage=False, origin="page",
+                                        answers=answers)
     assert done.path.parent == env.data / "submissions"
     assert done.path.read_bytes() == done.csv_bytes and done.sidecar_path.is_file()
     assert done.score == submission.accuracy_score(pred.labels, data.sample_answers())
     leak = [{"model": "forest", "kind": "overlap", "overlap": 1, "message": "model 'forest' peeked"}]
     with pytest.raises(ValueError, match="peeked"):
-        submission.finish_submission(pred, sample_test, leakage=leak, allow_leakage=False, origin="page")
+        submission.finish_submission(pred, sample_test, leakage=leak, allow_leakage=False, origin="page",
+                                     answers=answers)
+    unknown = submission.finish_submission(pred, sample_test, leakage=[], allow_leakage=False, origin="page",
+                                           answers=None)
+    assert unknown.score is None and unknown.sidecar["answers_source"] is None  # no answers, no score
 
 
 # --------------------------------------------------------------------------- charts

@@ -72,6 +72,7 @@ def test_label_smoothing_wants_one_hot_targets():
 # --------------------------------------------------------------------------- fit
 
 
+@pytest.mark.slow  # TensorFlow
 def test_fit_learns_and_returns_keras_history(sample_train):
     settings = training.TrainConfig(arch="mlp", epochs=2, batch_size=32, seed=0).resolved()
     arrays = training.arrays(_subset(sample_train, 600), settings)
@@ -83,6 +84,7 @@ def test_fit_learns_and_returns_keras_history(sample_train):
     assert history["val_accuracy"][-1] > 0.7  # chance is 0.1
 
 
+@pytest.mark.slow  # TensorFlow
 def test_one_cycle_warms_up_then_anneals():
     optimizer = training.make_optimizer("adamw", 3e-3, "one-cycle", total_steps=100)
     rate = optimizer._learning_rate  # the schedule itself (`learning_rate` is its value now)

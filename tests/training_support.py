@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from core import data, job_process, jobs, kaggle_csv
 from core.training import TrainConfig
@@ -28,3 +32,15 @@ def train_here(config: TrainConfig, ds: data.Dataset | None = None, *, owner: st
         ds, path = as_file(ds)
     name = jobs.enqueue(config, jobs.DataRef.of(ds, path), owner=owner, **enqueue)
     return job_process.run(name)
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, poll: float = 0.1):
+    """`predicate()`'s first true value, asked every `poll` seconds (a job runs in another process);
+    the test fails after `timeout` seconds, a bound that only keeps a broken run from hanging it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")

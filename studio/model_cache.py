@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import prediction, registry
+from core import prediction, registry, status
 
 
 @st.cache_resource(show_spinner="Loading the model (on first use: preparing it for serving)…", max_entries=6)
@@ -34,6 +34,13 @@ def show_notice(model: prediction.Predictor) -> None:
         st.info(f"Note: {model.notice}.", icon="🔧")
 
 
-def choices() -> list[str]:
-    """Names of the saved models, best first (cheap: reads meta.json files only)."""
-    return [m.name for m in registry.list_models()]
+def label(info: registry.ModelInfo) -> str:
+    """How a picker names a saved model: architecture, recorded validation accuracy, training data,
+    and its status unless it is done (e.g. interrupted mid-run: its best epoch is what is used)."""
+    parts = [str(info.meta.get("arch", "?"))]
+    if info.val_accuracy is not None:
+        parts.append(f"validation accuracy {info.val_accuracy:.2%}")
+    parts.append(f"{info.data_source} data")
+    if info.status != status.DONE:
+        parts.append(info.status)
+    return f"{info.name} ({', '.join(parts)})"
