@@ -50,7 +50,7 @@ if rows.refusal:
     st.stop()
 cache.predict_with_progress(name, version, ds.fingerprint, ds)
 ev = cache.evaluate(name, version, ds.fingerprint, ds)
-images = ds.images[rows.indices]  # the evaluated digits, in the order of ev.labels / ev.proba
+evaluated = rows.indices  # rows of the evaluated digits, in the order of ev.labels / ev.proba (no copy)
 
 m = st.columns(5)
 m[0].metric("Accuracy", f"{ev.accuracy:.2%}",
@@ -108,7 +108,7 @@ with tabs[0]:
                 st.markdown(f"**True {t}, predicted {p}: {len(found):,} digits**{more}")
                 caps = [f"{p}: {ev.proba[i, p]:.0%}" + (f" · {t}: {ev.proba[i, t]:.0%}" if t != p else "")
                         for i in shown]
-                _gallery(images[shown], caps, "eval_pair_digits", cols=5, row_height=110)
+                _gallery(ds.images[evaluated[shown]], caps, "eval_pair_digits", cols=5, row_height=110)
                 st.caption(f"Under each digit: the probability the model gave to {p}"
                            + (f", then to the true digit {t}." if t != p else "."))
 
@@ -141,8 +141,8 @@ with tabs[2]:
             worst = evaluation.confident_mistakes(ev.labels, ev.proba, k=k)
             st.markdown(f"**The {len(worst)} most confident of {ev.n_errors:,} mistakes** "
                         "(caption: true → predicted, confidence)")
-            _gallery(images[worst], [f"{ev.labels[i]}→{ev.pred[i]} {ev.confidence[i]:.0%}" for i in worst],
-                     "eval_mistakes")
+            captions = [f"{ev.labels[i]}→{ev.pred[i]} {ev.confidence[i]:.0%}" for i in worst]
+            _gallery(ds.images[evaluated[worst]], captions, "eval_mistakes")
             st.caption("Confident mistakes are often badly written or mislabelled digits: look before "
                        "blaming the model.")
 

@@ -12,13 +12,14 @@ from pathlib import Path
 import streamlit as st
 
 from core import data, jobs
-from studio import guards
+from studio import guards, memory
 
 _TRAIN_KEY = "upload_train"
 _TEST_KEY = "upload_test"
 
 
 @st.cache_resource(show_spinner="Loading data…", max_entries=8)
+@memory.trimmed
 def _load_file(path: str, size: int, mtime_ns: int, expect_labels: bool, source: str) -> data.Dataset:
     ds = data.load_csv(path, expect_labels=expect_labels, source_kind=source)
     ds.images.flags.writeable = False  # Shared between sessions: nobody may change it in place.
@@ -26,6 +27,7 @@ def _load_file(path: str, size: int, mtime_ns: int, expect_labels: bool, source:
 
 
 @st.cache_resource(show_spinner="Checking the upload…", max_entries=8)
+@memory.trimmed
 def _parse_upload(digest: str, _payload: bytes, name: str, expect_labels: bool | None) -> data.Dataset:
     ds = data.parse_csv(_payload, name=name, expect_labels=expect_labels, source_kind=data.SOURCE_UPLOAD)
     ds.images.flags.writeable = False

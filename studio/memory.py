@@ -12,6 +12,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 M_MMAP_THRESHOLD = -3  # from malloc.h: blocks at least this big are mapped and unmapped on free
 M_ARENA_MAX = -8
@@ -36,6 +41,19 @@ def tune_allocator() -> bool:
     if libc is None:
         return False
     return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(libc.mallopt(M_ARENA_MAX, ARENA_MAX))
+
+
+def trimmed(work: Callable[P, R]) -> Callable[P, R]:
+    """`work`, then `trim`: for the heavy steps whose temporaries are gone once they return."""
+
+    @functools.wraps(work)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return work(*args, **kwargs)
+        finally:
+            trim()
+
+    return run
 
 
 def trim() -> None:
