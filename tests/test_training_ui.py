@@ -1,0 +1,48 @@
+"""studio.training_ui.run_to_show: which run the Train page's Progress section shows a visitor."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import jobs, runs, status
+from studio import training_ui as ui
+from studio import visitor
+
+
+@pytest.fixture
+def session(monkeypatch):
+    """A plain dict as this visitor's session, their secret 'me'."""
+    state = {visitor.TOKEN_KEY: "me"}
+    monkeypatch.setattr(ui.st, "session_state", state)
+    monkeypatch.setattr(visitor.st, "session_state", state)
+    return state
+
+
+def _view(name: str, state: str, *, owner_token: str | None = None, started: bool = True,
+          model: bool = True) -> runs.RunView:
+    meta = {"name": name, "status": state}
+    if started:
+        meta["started_at"] = "2026-11-30T12:00:00+0000"
+    if owner_token:
+        meta["owner_key"] = jobs.owner_key(owner_token)
+    return runs.RunView(name, meta=meta, status=state, has_model=model)
+
+
+def test_a_cancelled_run_of_someone_else_is_not_shown_to_a_newcomer(session):
+    cancelled = _view("theirs-cancelled", status.STOPPED, owner_token="other", started=False, model=False)
+    finished = _view("finished", status.DONE)
+    assert ui.run_to_show([cancelled, finished]).name == "finished"  # views come newest first
+
+
+def test_the_order_of_preference(session):
+    running = _view("running", status.RUNNING, owner_token="other")
+    mine = _view("mine", status.DONE, owner_token="me")
+    done = _view("done", status.DONE)
+    assert ui.run_to_show([done, mine, running]).name == "running"
+    assert ui.run_to_show([done, mine]).name == "mine"
+    assert ui.run_to_show([done]).name == "done"
+    session[ui.JOB_KEY] = "done"  # the run this session started comes first
+    assert ui.run_to_show([done, mine, running]).name == "done"
+    assert ui.run_to_show([]) is None
+    never = _view("never", status.STOPPED, started=False, model=False)
+    assert ui.run_to_show([never]).name == "never"  # nothing else to show
