@@ -49,24 +49,6 @@ TARGET_SHARE = 0.90
 CHART = '.st-key-train_live_curves:not([data-stale="true"])'
 
 
-def wait_for_probes(server: benchkit.Server, timeout_s: float = 300) -> None:
-    """Until no `python -m core probe` started by the server is running."""
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if not any(" probe " in benchkit.command(p) for p in benchkit.descendants(server.pid)):
-            return
-        time.sleep(0.5)
-
-
-def warm_up(server: benchkit.Server, browser) -> None:
-    page = benchkit.new_page(browser)
-    page.goto(f"{server.url}/Train")
-    benchkit.wait_idle(page, network=False)
-    page.wait_for_timeout(1000)
-    page.context.close()
-    wait_for_probes(server)
-
-
 def run_job(name: str, args: argparse.Namespace, ref, server: benchkit.Server, browser, *,
             watched: bool) -> dict:
     """Start one job, watch it or not, wait for its end; what it measured and what it cost."""
@@ -163,7 +145,7 @@ def main() -> None:
         results: list[tuple[dict, dict]] = []
         with (benchkit.Server(env, base / "server.log") as server,
               benchkit.chromium(nice=args.browser_nice) as browser):
-            warm_up(server, browser)
+            benchkit.warm_up_train(server, browser)
             for i in range(pairs):
                 order = (False, True) if i % 2 == 0 else (True, False)
                 print(f"pair {i + 1}:")

@@ -210,24 +210,6 @@ def _ms(fn) -> float:
 # --------------------------------------------------------------------------- the page
 
 
-def wait_for_probes(server: benchkit.Server, timeout_s: float = 300) -> None:
-    """Until no `python -m core probe` started by the server is running."""
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if not any(" probe " in benchkit.command(p) for p in benchkit.descendants(server.pid)):
-            return
-        time.sleep(0.5)
-
-
-def warm_up(server: benchkit.Server, browser) -> None:
-    page = benchkit.new_page(browser)
-    page.goto(f"{server.url}/Train")
-    benchkit.wait_idle(page, network=False)
-    page.context.close()
-    wait_for_probes(server)
-    time.sleep(1)
-
-
 def load_once(server: benchkit.Server, browser, count: int, timeout_ms: float) -> tuple[float, float]:
     """One visit of Train in a new session: seconds to the runs table, and to the script's end."""
     page = benchkit.new_page(browser, timeout_ms)
@@ -279,7 +261,7 @@ def main() -> None:
             servers = {few: s_few, many: s_many}
             for count, server in servers.items():
                 t0 = time.perf_counter()
-                warm_up(server, browser)
+                benchkit.warm_up_train(server, browser)
                 print(f"server with {count} runs: started in {server.startup_s:.1f} s, warmed in "
                       f"{time.perf_counter() - t0:.1f} s ({server.url})", flush=True)
             for r in range(repeats):

@@ -363,3 +363,24 @@ def shown_errors(page) -> str:
         boxes = page.get_by_test_id(test_id)
         texts += [boxes.nth(i).inner_text().strip() for i in range(boxes.count())]
     return " | ".join(texts)
+
+
+def wait_for_probes(server: Server, timeout_s: float = 300) -> None:
+    """Until no `python -m core probe` started by the server is running (the Train page starts one
+    to estimate a run's time; it must not fall into a measured window)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if not any(" probe " in command(p) for p in descendants(server.pid)):
+            return
+        time.sleep(0.5)
+
+
+def warm_up_train(server: Server, browser) -> None:
+    """Open the Train page once and close it, then wait for the speed probe it started."""
+    page = new_page(browser)
+    page.goto(f"{server.url}/Train")
+    wait_idle(page, network=False)
+    page.wait_for_timeout(1000)
+    page.context.close()
+    wait_for_probes(server)
+    time.sleep(1)

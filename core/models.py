@@ -86,7 +86,7 @@ def build_dr_cnn(*, augment: bool = True, augment_strength: float = 1.0, dropout
     h = _conv_bn(h, 64, 3)
     h = _conv_bn(h, 64, 3, strides=2)  # 7x7
     h = _conv_bn(h, 128, 3)
-    h = layers.Flatten()(h)  # keeps where strokes are; global pooling lost ~0.5% here
+    h = layers.Flatten()(h)  # keeps where strokes are; global pooling read digits worse here
     h = layers.Dropout(dropout)(h)
     out = layers.Dense(10, activation="softmax", name="probs")(h)
     return keras.Model(inp, out, name="dr_cnn")

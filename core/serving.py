@@ -2,7 +2,7 @@
 
 The job process, which has TensorFlow, exports the copy when it saves a model (`export`); the web
 server and the command line's predict commands load it with `ai_edge_litert` (`load`), a runtime
-made for serving that costs a few MB instead of TensorFlow's ~500. `model.keras` stays the master
+made for serving, a small fraction of TensorFlow's memory and start-up. `model.keras` stays the master
 copy: the sidecar `model.tflite.json` records the digest of the `.keras` file the copy was made from
 and the Keras probabilities of a fixed probe batch, so a stale or swapped copy is caught
 (`StaleExport`) before it answers anyone.
