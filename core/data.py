@@ -91,7 +91,7 @@ def row_hashes(images: np.ndarray) -> np.ndarray:
     # Two independent multiply-add folds over the 784 bytes; collisions are ~2^-64 per pair.
     weights = np.random.default_rng(12345).integers(1, 2**62, size=flat.shape[1], dtype=np.uint64)
     out = np.empty(len(flat), dtype=np.uint64)
-    step = 4096  # chunks keep the uint64 working copy at ~25 MB instead of n x 784 x 8 bytes
+    step = 512  # uint64 working copies of ~3 MB each (4096 rows held ~50 MB), and faster in cache
     with np.errstate(over="ignore"):
         for i in range(0, len(flat), step):
             block = flat[i : i + step]

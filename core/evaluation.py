@@ -1,9 +1,10 @@
 """How good a saved model is, where it errs, and how far to trust its confidence.
 
-Always measured on digits the model never trained on (`core.eval_rows` says which). Metrics come
-from scikit-learn where it has them; the expected calibration error (equal-width bins) is computed
-here. Pure functions on arrays: labels `(n,) int` 0..9 and probabilities `(n, 10) float`; nothing
-here is cached or knows about Streamlit (the Evaluate page caches the results).
+Always measured on digits the model never trained on (`core.eval_rows` says which). The metrics
+are a few lines of numpy each, not scikit-learn's: importing scikit-learn costs the web server about
+57 MB (a sixth of its memory budget on a small host), and the tests check every metric here against
+scikit-learn's own. Pure functions on arrays: labels `(n,) int` 0..9 and probabilities `(n, 10)
+float`; nothing here is cached or knows about Streamlit (the Evaluate page caches the results).
 """
 
 from __future__ import annotations
@@ -64,24 +65,66 @@ def predicted(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def accuracy(labels: np.ndarray, pred: np.ndarray) -> float:
     """Fraction of digits read right (higher is better)."""
-    from sklearn.metrics import accuracy_score
-
-    return float(accuracy_score(check_labels(labels), check_labels(pred)))
+    labels, pred = _paired(labels, pred)
+    return float(np.mean(labels == pred))
 
 
 def log_loss(labels: np.ndarray, proba: np.ndarray) -> float:
-    """Mean negative log-probability of the true digit (lower is better; 0 is perfect)."""
-    from sklearn.metrics import log_loss as sk_log_loss
-
+    """Mean negative log-probability of the true digit (lower is better; 0 is perfect), with
+    probabilities clipped away from 0 as scikit-learn does (machine epsilon)."""
     labels, proba = check_predictions(labels, proba)
-    return float(sk_log_loss(labels, proba, labels=CLASSES))
+    eps = np.finfo(proba.dtype).eps
+    true = np.clip(proba[np.arange(len(labels)), labels], eps, 1 - eps)
+    return float(-np.mean(np.log(true)))
 
 
 def confusion(labels: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """Counts `(10, 10) int64`: row = true digit, column = predicted digit."""
-    from sklearn.metrics import confusion_matrix
+    labels, pred = _paired(labels, pred)
+    return np.bincount(labels * N_CLASSES + pred, minlength=N_CLASSES**2).reshape(N_CLASSES, N_CLASSES)
 
-    return confusion_matrix(check_labels(labels), check_labels(pred), labels=CLASSES).astype(np.int64)
+
+def per_class(labels: np.ndarray, pred: np.ndarray) -> pd.DataFrame:
+    """Precision, recall, F1 and support per digit: 10 rows, columns
+    `digit, precision, recall, f1, support` (a digit never predicted has precision 0)."""
+    cm = confusion(labels, pred)
+    right = np.diag(cm).astype(np.float64)
+    support, predicted_n = cm.sum(axis=1), cm.sum(axis=0)
+    p = np.divide(right, predicted_n, out=np.zeros(N_CLASSES), where=predicted_n > 0)
+    r = np.divide(right, support, out=np.zeros(N_CLASSES), where=support > 0)
+    f = np.divide(2 * p * r, p + r, out=np.zeros(N_CLASSES), where=(p + r) > 0)
+    return pd.DataFrame(
+        {"digit": CLASSES, "precision": p, "recall": r, "f1": f, "support": support.astype(np.int64)}
+    )
+
+
+def _paired(labels: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    labels, pred = check_labels(labels), check_labels(pred)
+    if len(labels) != len(pred):
+        raise ValueError(f"{len(labels)} labels but {len(pred)} predictions")
+    if len(labels) == 0:
+        raise ValueError("nothing to evaluate: no digits")
+    return labels, pred
+
+
+def accuracy_interval(correct: int, n: int, *, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of an accuracy of `correct` of `n` digits (95% for z = 1.96; the tests
+    check it against scipy.stats, not imported here for the server's memory): what
+    the digits measured can tell, e.g. 99.5% on 1,000 digits cannot be told from 99.1%.
+
+    >>> [round(v, 4) for v in accuracy_interval(995, 1000)]
+    [0.9883, 0.9979]
+    >>> [round(v, 4) for v in accuracy_interval(17910, 18000)]
+    [0.9939, 0.9959]
+    """
+    if n <= 0:
+        raise ValueError("an interval needs at least one digit")
+    if not 0 <= correct <= n:
+        raise ValueError(f"correct must be between 0 and {n}, got {correct}")
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
 
 
 def row_normalise(cm: np.ndarray) -> np.ndarray:
@@ -89,19 +132,6 @@ def row_normalise(cm: np.ndarray) -> np.ndarray:
     cm = np.asarray(cm, dtype=np.float64)
     totals = cm.sum(axis=1, keepdims=True)
     return np.divide(cm, totals, out=np.zeros_like(cm), where=totals > 0)
-
-
-def per_class(labels: np.ndarray, pred: np.ndarray) -> pd.DataFrame:
-    """Precision, recall, F1 and support per digit: 10 rows, columns
-    `digit, precision, recall, f1, support` (a digit never predicted has precision 0)."""
-    from sklearn.metrics import precision_recall_fscore_support
-
-    p, r, f, s = precision_recall_fscore_support(
-        check_labels(labels), check_labels(pred), labels=CLASSES, zero_division=0
-    )
-    return pd.DataFrame(
-        {"digit": CLASSES, "precision": p, "recall": r, "f1": f, "support": s.astype(np.int64)}
-    )
 
 
 @dataclass(frozen=True)
@@ -217,6 +247,7 @@ class Evaluation:
         return {
             "n": self.n,
             "accuracy": self.accuracy,
+            "accuracy_95": list(accuracy_interval(self.n - self.n_errors, self.n)),
             "log_loss": self.log_loss,
             "ece": self.ece,
             "errors": self.n_errors,

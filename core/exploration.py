@@ -142,7 +142,7 @@ def set_summary(sets: Mapping[str, np.ndarray]) -> pd.DataFrame:
 # --------------------------------------------------------------------------- 2-D maps
 
 
-# _SINGLE_THREAD_WHY: PCA and t-SNE run on one thread. On a shared machine (few cores, other
+# _SINGLE_THREAD_WHY: t-SNE runs on one thread. On a shared machine (few cores, other
 # visitors or a training job busy) OpenMP/BLAS threads spin against each other and t-SNE becomes
 # several times slower than on one thread; one thread also leaves the other cores to the app.
 
@@ -170,23 +170,46 @@ def _flat(images: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return images[idx].reshape(len(idx), -1).astype(np.float32) / 255.0
 
 
+PCA_CHUNK = 2048  # rows converted to floats at a time: PCA of 42,000 digits never holds them all as floats
+
+
+def _principal_axes(images: np.ndarray, idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean `(784,)`, the top-`k` principal axes `(k, 784)` and the share of variance along each,
+    from the covariance of the pixels (scaled 0..1) summed a chunk at a time. Signs as scikit-learn's
+    `svd_flip` sets them: each axis' largest entry is positive, so a map never flips between runs."""
+    total = np.zeros(784)
+    gram = np.zeros((784, 784))
+    for start in range(0, len(idx), PCA_CHUNK):
+        x = _flat(images, idx[start:start + PCA_CHUNK]).astype(np.float64)
+        total += x.sum(axis=0)
+        gram += x.T @ x
+    n = len(idx)
+    mean = total / n
+    cov = (gram - n * np.outer(mean, mean)) / max(n - 1, 1)
+    values, vectors = np.linalg.eigh(cov)  # ascending
+    order = np.argsort(values)[::-1][:k]
+    axes = vectors[:, order].T
+    axes *= np.sign(axes[np.arange(k), np.abs(axes).argmax(axis=1)])[:, None]
+    variance = np.clip(values, 0.0, None)
+    return mean, axes, variance[order] / max(variance.sum(), np.finfo(float).tiny)
+
+
 def pca_embedding(images: np.ndarray, *, n: int | None = None, seed: int = 0) -> Embedding:
     """The two directions along which the digits differ most (PCA), for up to `n` images.
 
     Images `(N, 28, 28)` -> Embedding with coords `(min(n, N), 2)`; `explained` holds the share of
-    variance along each axis. Quick: one linear projection, cheap next to t-SNE.
+    variance along each axis. numpy, not scikit-learn (whose import costs the web server ~57 MB);
+    the tests check it against scikit-learn's PCA.
     """
-    from sklearn.decomposition import PCA
-    from threadpoolctl import threadpool_limits
-
     images = _check_images(images)
     if len(images) < 3:
         raise ValueError(f"a 2-D map needs at least 3 images, got {len(images)}")
     idx = subsample(len(images), n, seed=seed)
-    pca = PCA(n_components=2, random_state=seed)
-    with threadpool_limits(limits=1):  # See _SINGLE_THREAD_WHY.
-        coords = pca.fit_transform(_flat(images, idx)).astype(np.float32)
-    return Embedding(coords, idx, "PCA", tuple(float(v) for v in pca.explained_variance_ratio_))
+    mean, axes, explained = _principal_axes(images, idx, 2)
+    coords = np.concatenate([
+        (_flat(images, idx[s:s + PCA_CHUNK]) - mean) @ axes.T for s in range(0, len(idx), PCA_CHUNK)
+    ]).astype(np.float32)
+    return Embedding(coords, idx, "PCA", tuple(float(v) for v in explained))
 
 
 def tsne_embedding(
@@ -196,6 +219,7 @@ def tsne_embedding(
 
     Images `(N, 28, 28)` -> Embedding with coords `(min(n, N), 2)`. The pixels are first reduced
     to 30 PCA components (the usual recipe: faster, less noise). Costs seconds, hence the subsample.
+    Runs here (scikit-learn); the web server calls it through `core.tsne_process`, in a child.
     """
     from threadpoolctl import threadpool_limits
 

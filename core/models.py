@@ -60,10 +60,10 @@ def _input(augment: bool, strength: float):
     return inp, h
 
 
-def _conv_bn(h, filters: int, kernel: int, strides: int = 1):
+def _conv_bn(h, filters: int, kernel: int, strides: int = 1, padding: str = "same"):
     from keras import layers
 
-    h = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(h)
+    h = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False)(h)
     # momentum 0.9, not Keras' 0.99: with ~70 steps an epoch the moving averages must settle fast,
     # or validation accuracy lags for several epochs.
     h = layers.BatchNormalization(momentum=0.9)(h)
@@ -90,6 +90,34 @@ def build_dr_cnn(*, augment: bool = True, augment_strength: float = 1.0, dropout
     h = layers.Dropout(dropout)(h)
     out = layers.Dense(10, activation="softmax", name="probs")(h)
     return keras.Model(inp, out, name="dr_cnn")
+
+
+def build_dr_v(*, augment: bool = True, augment_strength: float = 1.0, dropout: float = 0.4):
+    """dr-cnn plus one 128-filter 3x3 *valid* conv on the 7x7 map (7x7 -> 5x5), trained with one
+    affine warp per image (rotation 15 degrees, zoom 15% per axis, shift 10% at strength 1). About
+    1.3x dr-cnn's multiply-adds; on 8,100 sample digits it read 32,000 unseen ones ~0.1 point better
+    than dr-cnn, like Deotte's CNN at less cost (research log: validation and non-holdout rows only)."""
+    import keras
+    from keras import layers
+
+    from core.augment import RandomAffine
+
+    inp = keras.Input((28, 28), name="pixels")
+    h = layers.Reshape((28, 28, 1))(inp)
+    h = layers.Rescaling(1 / 255)(h)
+    s = float(augment_strength)
+    if augment and s > 0:
+        h = RandomAffine(15 * s, 0.15 * s, 0.1 * s, zoom_aspect=True, name="aug_affine")(h)
+    h = _conv_bn(h, 32, 3)
+    h = _conv_bn(h, 32, 3, strides=2)  # 14x14
+    h = _conv_bn(h, 64, 3)
+    h = _conv_bn(h, 64, 3, strides=2)  # 7x7
+    h = _conv_bn(h, 128, 3)
+    h = _conv_bn(h, 128, 3, padding="valid")  # 5x5
+    h = layers.Flatten()(h)
+    h = layers.Dropout(dropout)(h)
+    out = layers.Dense(10, activation="softmax", name="probs")(h)
+    return keras.Model(inp, out, name="dr_v")
 
 
 def build_kaggle_cnn(*, augment: bool = True, augment_strength: float = 1.0):
@@ -171,6 +199,10 @@ ARCHITECTURES: dict[str, Architecture] = {
         _keras("dr-cnn",
                "Default CNN: 3x3 conv blocks + batch norm, strided convs, augmentation, one-cycle LR",
                build_dr_cnn, epochs=30, batch_size=128, learning_rate=3e-3, optimizer="adamw",
+               schedule="one-cycle", augment=True),
+        _keras("dr-v",
+               "dr-cnn + a 128C3 valid conv, one affine warp per image (15 deg, 15% zoom per axis)",
+               build_dr_v, epochs=30, batch_size=128, learning_rate=3e-3, optimizer="adamw",
                schedule="one-cycle", augment=True),
         _keras("kaggle-cnn",
                "Popular Kaggle notebook CNN: 5x5+3x3 conv blocks, dense 256, RMSprop, LR on plateau",

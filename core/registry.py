@@ -329,6 +329,8 @@ def load_keras(name: str) -> Any:
     """The Keras model of `name` (imports TensorFlow: job processes and exports only)."""
     import keras
 
+    import core.augment  # noqa: F401  (registers the custom augmentation layer before loading)
+
     path = model_dir(name) / KERAS_FILE
     if not path.is_file():
         raise ValueError(f"model {name!r} has no {KERAS_FILE}")

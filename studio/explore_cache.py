@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import exploration
+from core import exploration, tsne_process
 from core.data import Dataset
 from studio import memory
 
@@ -50,8 +50,8 @@ def pca(fingerprint: str, _ds: Dataset, n: int, seed: int) -> exploration.Embedd
 @st.cache_data(show_spinner=False, max_entries=16)
 @memory.trimmed
 def tsne(fingerprint: str, _ds: Dataset, n: int, seed: int) -> exploration.Embedding:
-    """t-SNE map of `n` digits (seconds of work; the page shows its own spinner)."""
-    return exploration.tsne_embedding(_ds.images, n=n, seed=seed)
+    """t-SNE map of `n` digits (seconds of work in a child process; the page shows its own spinner)."""
+    return tsne_process.tsne_in_child(_ds.images, n=n, seed=seed)
 
 
 @st.cache_data(show_spinner="Checking data quality…", max_entries=8)

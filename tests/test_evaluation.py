@@ -262,3 +262,38 @@ def test_cli_evaluate_bad_input_is_one_line(tmp_dirs, capsys):
     assert cli.main(["evaluate", "--data", str(tmp_dirs.data / "missing.csv"), "--model", "rf"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_metrics_match_scikit_learn_on_random_predictions():
+    """The numpy metrics (kept out of scikit-learn for the server's memory) give scikit-learn's
+    answers, including a digit that is never predicted and one that never occurs."""
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 9, 500)  # no 9 among the labels
+    proba = rng.dirichlet(np.ones(10), 500)
+    proba[:, 8] = 0.0  # ... and 8 never predicted
+    proba /= proba.sum(axis=1, keepdims=True)
+    pred = proba.argmax(axis=1)
+    assert evaluation.accuracy(labels, pred) == pytest.approx(skm.accuracy_score(labels, pred))
+    expected_loss = skm.log_loss(labels, proba, labels=list(range(10)))
+    assert evaluation.log_loss(labels, proba) == pytest.approx(expected_loss)
+    np.testing.assert_array_equal(evaluation.confusion(labels, pred),
+                                  skm.confusion_matrix(labels, pred, labels=list(range(10))))
+    p, r, f, s = skm.precision_recall_fscore_support(labels, pred, labels=list(range(10)), zero_division=0)
+    table = evaluation.per_class(labels, pred)
+    np.testing.assert_allclose(table["precision"], p)
+    np.testing.assert_allclose(table["recall"], r)
+    np.testing.assert_allclose(table["f1"], f)
+    np.testing.assert_array_equal(table["support"], s)
+    assert table["precision"][8] == 0.0 and table["support"][9] == 0
+
+
+def test_accuracy_interval_is_scipys_wilson_interval():
+    from scipy.stats import binomtest
+
+    for correct, n in [(995, 1000), (17_795, 18_000), (0, 50), (50, 50), (1, 3)]:
+        ref = binomtest(correct, n).proportion_ci(confidence_level=0.95, method="wilson")
+        assert evaluation.accuracy_interval(correct, n) == pytest.approx((ref.low, ref.high), abs=2e-4)
+    with pytest.raises(ValueError, match="at least one digit"):
+        evaluation.accuracy_interval(0, 0)

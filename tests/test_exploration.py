@@ -277,3 +277,32 @@ def test_checks_table_has_one_row_per_check_with_a_readable_status():
     assert len(table) == 9
     assert table["status"].tolist().count("⚠️ look") == 4
     assert table["status"].tolist().count("✅ ok") == 5
+
+
+def test_pca_embedding_matches_scikit_learn():
+    """The numpy PCA gives scikit-learn's map (signs included) and its explained variance."""
+    from sklearn.decomposition import PCA
+
+    images = np.random.default_rng(5).integers(0, 256, (300, 28, 28), dtype=np.uint8)
+    images[:150, 5:20, 10:14] = 255  # some structure, so the axes are well separated
+    exploration.PCA_CHUNK, saved = 64, exploration.PCA_CHUNK  # several chunks
+    try:
+        emb = exploration.pca_embedding(images, n=250, seed=2)
+    finally:
+        exploration.PCA_CHUNK = saved
+    x = images[emb.indices].reshape(250, -1).astype(np.float32) / 255.0
+    ref = PCA(n_components=2, svd_solver="full").fit(x)
+    np.testing.assert_allclose(emb.coords, ref.transform(x), atol=2e-3)
+    np.testing.assert_allclose(emb.explained, ref.explained_variance_ratio_, rtol=1e-4)
+
+
+def test_tsne_in_a_child_process_gives_the_map_computed_here():
+    from core import tsne_process
+
+    images, _ = _two_classes(n_each=25)
+    here = exploration.tsne_embedding(images, n=40, seed=1)
+    there = tsne_process.tsne_in_child(images, n=40, seed=1)
+    np.testing.assert_array_equal(there.indices, here.indices)
+    np.testing.assert_allclose(there.coords, here.coords, atol=1e-4)
+    with pytest.raises(ValueError, match="at least 5"):
+        tsne_process.tsne_in_child(images[:4])

@@ -17,10 +17,10 @@ KERAS_ARCHS = [name for name, a in models.ARCHITECTURES.items() if a.kind == mod
 
 
 def test_registry_lists_the_documented_architectures():
-    assert list(models.ARCHITECTURES) == ["dr-cnn", "kaggle-cnn", "lenet5", "mlp", "random-forest"]
+    assert list(models.ARCHITECTURES) == ["dr-cnn", "dr-v", "kaggle-cnn", "lenet5", "mlp", "random-forest"]
     assert models.DEFAULT_ARCH == "dr-cnn"
     assert models.get_architecture("random-forest").kind == models.SKLEARN
-    assert set(KERAS_ARCHS) == {"dr-cnn", "kaggle-cnn", "lenet5", "mlp"}
+    assert set(KERAS_ARCHS) == {"dr-cnn", "dr-v", "kaggle-cnn", "lenet5", "mlp"}
     for arch in models.ARCHITECTURES.values():
         assert arch.description, arch.name
 
@@ -44,7 +44,7 @@ def test_keras_model_maps_raw_images_to_probabilities(name: str, sample_train: d
 
 
 @pytest.mark.slow  # builds Keras models (TensorFlow)
-@pytest.mark.parametrize("name", ["dr-cnn", "kaggle-cnn"])
+@pytest.mark.parametrize("name", ["dr-cnn", "dr-v", "kaggle-cnn"])
 def test_augmentation_acts_only_while_training(name: str, sample_train: data.Dataset):
     model = models.build(name, augment=True, augment_strength=1.0)
     assert any(layer.name.startswith("aug_") for layer in model.layers)
@@ -66,6 +66,10 @@ def test_parameter_counts_match_the_layer_arithmetic():
     dr_cnn, kaggle_cnn = models.parameter_count("dr-cnn"), models.parameter_count("kaggle-cnn")
     assert 100_000 < dr_cnn < 400_000  # 202,538 with the flatten head
     assert kaggle_cnn > 3 * dr_cnn  # 887,530: its dense 256 on a 7x7x64 map dominates
+    # dr-v: dr-cnn's convs, one more 128x3x3 conv + batch norm, and a dense head on 5x5x128.
+    convs = 32 * 9 + 32 * 32 * 9 + 64 * 32 * 9 + 64 * 64 * 9 + 128 * 64 * 9 + 128 * 128 * 9
+    norms = 4 * (32 + 32 + 64 + 64 + 128 + 128)  # scale, offset, moving mean and variance
+    assert models.parameter_count("dr-v") == convs + norms + 5 * 5 * 128 * 10 + 10 == 319_786
     assert models.parameter_count("random-forest") is None
 
 
@@ -86,6 +90,7 @@ LEARNING = [
     pytest.param("lenet5", 600, 3, 32, 0.5, id="lenet5", marks=pytest.mark.slow),
     pytest.param("kaggle-cnn", 600, 3, 32, 0.5, id="kaggle-cnn", marks=pytest.mark.slow),
     pytest.param("dr-cnn", 600, 4, 16, 0.5, id="dr-cnn", marks=pytest.mark.slow),
+    pytest.param("dr-v", 600, 4, 16, 0.5, id="dr-v", marks=pytest.mark.slow),
 ]
 
 

@@ -1,0 +1,167 @@
+"""How accurate a training recipe is on digits no model here has seen, and what it costs.
+
+For each architecture and seed: `python -m core train --data TRAIN --arch A --seed S` in a child
+process (the recipe's own settings: epochs, schedule, augmentation; the checkpoint chosen on the
+run's validation split, as always), then `python -m core evaluate` of that model on the whole
+holdout. One line per run: holdout accuracy with its Wilson 95% interval, best epoch, wall and CPU
+seconds, training images/s (mean over epochs, from the run's history) and the job's peak RSS.
+Then per architecture the mean and spread over seeds; with two architectures, the ratio of their
+times and the difference of their accuracies (as the recipe issue asks: ours vs `kaggle-cnn`);
+with `--ensemble`, the ensemble of each architecture's seeds (`python -m core ensemble`) scored
+on the same holdout.
+
+    python benchmarks/bench_accuracy.py              # dr-cnn, seeds 0,1,2: 42k file -> 18k holdout
+    python benchmarks/bench_accuracy.py --arch dr-v --arch kaggle-cnn --seeds 0
+    python benchmarks/bench_accuracy.py --data data/sample/train.csv.gz --arch dr-v --seeds 0,1,2 --ensemble
+    python benchmarks/bench_accuracy.py --quick                       # smoke run: 2 epochs, small slices
+
+Defaults: training file `../shared/data/mnist-train-42k.csv.gz`, holdout
+`../shared/data/mnist-holdout-18k.csv.gz` (in neither training file; never used to choose
+anything). Models go to a temporary folder, never the repository's `models/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import benchkit  # noqa: E402
+
+
+def run(cmd: list[str], env: dict, log: Path) -> tuple[int, float, float, float]:
+    """Run `python -m core ...` here; (exit code, wall s, CPU s, peak RSS MB) of that child alone."""
+    with open(log, "ab") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "core", *cmd], cwd=ROOT, env=env,
+                                stdout=out, stderr=out)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+    return (os.waitstatus_to_exitcode(status), wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def evaluate(name: str, holdout: Path, env: dict, log: Path) -> dict:
+    out = subprocess.run([sys.executable, "-m", "core", "evaluate", "--data", str(holdout), "--model", name],
+                         cwd=ROOT, env=env, capture_output=True, text=True)
+    with open(log, "a") as f:
+        f.write(out.stderr)
+    if out.returncode != 0:
+        raise SystemExit(f"evaluating {name} failed: {out.stderr.strip().splitlines()[-1:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def history_speed(models_dir: Path, name: str) -> tuple[float | None, int | None]:
+    """Mean training images/s over the run's epochs and its best epoch, from its own files."""
+    folder = models_dir / name
+    with open(folder / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    speeds = [float(r["images_per_s"]) for r in rows if r.get("images_per_s")]
+    meta = json.loads((folder / "meta.json").read_text())
+    return (statistics.mean(speeds) if speeds else None), meta.get("best_epoch")
+
+
+def slice_csv(src: Path, dst: Path, rows: int) -> Path:
+    """The header and first `rows` rows of a (gzipped) Kaggle CSV: for --quick."""
+    opener = gzip.open if src.suffix == ".gz" else open
+    with opener(src, "rt") as f, open(dst, "w") as out:
+        for i, line in enumerate(f):
+            if i > rows:
+                break
+            out.write(line)
+    return dst
+
+
+def line(label: str, ev: dict, extra: str) -> str:
+    lo, hi = ev["accuracy_95"]
+    return (f"{label:<22} holdout {ev['accuracy']:.2%} [{lo:.2%}-{hi:.2%}] on {ev['n']:,} "
+            f"({ev['errors']} errors)  {extra}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--arch", action="append", help="architecture (repeatable; default: the default one)")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--data", type=Path, default=benchkit.TRAIN_42K)
+    p.add_argument("--holdout", type=Path, default=benchkit.HOLDOUT_18K)
+    p.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    p.add_argument("--ensemble", action="store_true",
+                   help="also score the ensemble of each architecture's seeds")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 2 epochs on 2,000 rows, 2,000 holdout digits")
+    args = p.parse_args()
+    from core import models
+
+    archs = args.arch or [models.DEFAULT_ARCH]
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    for path in (args.data, args.holdout):
+        if not path.is_file():
+            raise SystemExit(f"{path} is missing (the shared data sits beside the repository)")
+    benchkit.cleanup_on_exit()
+    with tempfile.TemporaryDirectory(prefix="drs-bench-acc-") as tmp:
+        work = Path(tmp)
+        env = benchkit.private_env(work)
+        models_dir = Path(env["DRS_MODELS_DIR"])
+        train, holdout, epochs = args.data, args.holdout, args.epochs
+        if args.quick:
+            train = slice_csv(args.data, work / "train.csv", 2000)
+            holdout = slice_csv(args.holdout, work / "holdout.csv", 2000)
+            epochs = epochs or 2
+        log = work / "runs.log"
+        print(f"train: {train.name}, holdout: {holdout.name}; archs {archs}, seeds {seeds}"
+              f"{f', {epochs} epochs' if epochs else ''}")
+        print(f"start: {benchkit.machine_line()}", flush=True)
+        summary: dict[str, dict] = {}
+        for arch in archs:
+            names, accs, walls = [], [], []
+            for seed in seeds:
+                name = f"acc-{arch}-s{seed}"
+                cmd = ["train", "--data", str(train), "--arch", arch, "--seed", str(seed), "--name", name,
+                       "--quiet"]
+                if epochs:
+                    cmd += ["--epochs", str(epochs)]
+                code, wall, cpu, rss = run(cmd, env, log)
+                if code != 0:
+                    raise SystemExit(f"training {name} failed (exit {code}); see the log lines above:\n"
+                                     + "\n".join(log.read_text().splitlines()[-5:]))
+                ev = evaluate(name, holdout, env, log)
+                speed, best = history_speed(models_dir, name)
+                print(line(f"{arch} seed {seed}", ev,
+                           f"best epoch {best}; wall {wall:,.0f} s, CPU {cpu:,.0f} s, "
+                           f"{speed:,.0f} images/s, peak RSS {rss:,.0f} MB"), flush=True)
+                names.append(name)
+                accs.append(ev["accuracy"])
+                walls.append(wall)
+            spread = statistics.stdev(accs) if len(accs) > 1 else 0.0
+            summary[arch] = {"mean": statistics.mean(accs), "wall": statistics.mean(walls)}
+            print(f"{arch}: mean holdout accuracy {statistics.mean(accs):.2%} (sd {spread:.2%}, "
+                  f"min {min(accs):.2%}, max {max(accs):.2%}) over {len(accs)} seed(s); "
+                  f"mean wall {statistics.mean(walls):,.0f} s", flush=True)
+            if args.ensemble and len(names) > 1:
+                combined = f"acc-{arch}-ensemble"
+                code, *_ = run(["ensemble", "--members", ",".join(names), "--name", combined, "--quiet"],
+                               env, log)
+                if code != 0:
+                    raise SystemExit(f"making the ensemble {combined} failed (exit {code})")
+                scored = evaluate(combined, holdout, env, log)
+                print(line(f"{arch} ensemble of {len(names)}", scored, ""), flush=True)
+        if len(archs) == 2:
+            (a, sa), (b, sb) = summary.items()
+            print(f"{a} vs {b}: accuracy {100 * (sa['mean'] - sb['mean']):+.2f} points, "
+                  f"time {sa['wall'] / sb['wall']:.2f}x")
+        print(f"end: {benchkit.machine_line()}")
+
+
+if __name__ == "__main__":
+    main()
