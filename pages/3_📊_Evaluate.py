@@ -53,8 +53,11 @@ ev = cache.evaluate(name, version, ds.fingerprint, ds)
 evaluated = rows.indices  # rows of the evaluated digits, in the order of ev.labels / ev.proba (no copy)
 
 m = st.columns(5)
-m[0].metric("Accuracy", f"{ev.accuracy:.2%}",
-            help="Share of the evaluated digits read right.")
+low, high = evaluation.accuracy_interval(ev.n - ev.n_errors, ev.n)
+m[0].metric("Accuracy", f"{ev.accuracy:.2%}", delta=f"95% interval {low:.2%}–{high:.2%}", delta_color="off",
+            delta_arrow="off",
+            help="Share of the evaluated digits read right. The interval (Wilson, 95%) is what this many "
+                 "digits can tell: two models whose intervals overlap may not really differ.")
 m[1].metric("Log loss", f"{ev.log_loss:.4f}",
             help="Mean −log(probability given to the true digit); lower is better, 0 is perfect.")
 m[2].metric("Calibration error (ECE)", f"{ev.ece:.4f}",

@@ -66,6 +66,9 @@ def test_metrics_are_those_of_the_validation_split(env):
         "Mistakes": f"{want.n_errors:,}",
         "Digits evaluated": "100",
     }
+    low, high = evaluation.accuracy_interval(100 - want.n_errors, 100)
+    accuracy = next(m for m in at.metric if m.label == "Accuracy")
+    assert accuracy.delta == f"95% interval {low:.2%}–{high:.2%}" and high - low > 0.05  # 100 digits: wide
     note = "the 100 digits of train.csv held out for validation when 'tiny-mlp' was trained"
     assert note in at.caption[0].value
     cm = chart_spec(at, "eval_confusion")

@@ -131,6 +131,12 @@ def test_save_list_load_delete_round_trip(tmp_dirs):
     assert infos[0].data_source == "kaggle" and infos[1].status == "done"
     assert registry.best_model_name() == "best"
     assert registry.resolve_name(None) == "best" and registry.resolve_name("second") == "second"
+    # The shipped default is offered first, whatever the validation accuracies of other runs say.
+    registry.write_meta("second", {**registry.read_meta("second"), registry.OFFERED_FIRST_KEY: True})
+    assert [i.name for i in registry.list_models()] == ["second", "best"]
+    assert registry.resolve_name(None) == "second"
+    registry.write_meta("second", {k: v for k, v in registry.read_meta("second").items()
+                                   if k != registry.OFFERED_FIRST_KEY})
 
     assert registry.read_meta("best")["metrics"] == {"val_accuracy": 0.97, "val_loss": 1.0}
     assert registry.read_history("best") == [{"epoch": 1.0, "val_accuracy": 0.95, "note": None},
