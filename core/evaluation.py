@@ -290,7 +290,7 @@ def evaluate_model(model: Any, ds: data_mod.Dataset, *, n_bins: int = DEFAULT_BI
     that are not among its training digits. A `warning` says when rows were left out for that.
     """
     rows = unseen_rows(model.meta, ds)
-    proba = prediction.predict_proba(model, ds.images[rows.indices])
+    proba = prediction.predict_proba(model, ds.images, rows=rows.indices)
     result = evaluate(ds.labels[rows.indices], proba, n_bins=n_bins)
     warning = None
     if rows.kind == KIND_VALIDATION:

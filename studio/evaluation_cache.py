@@ -133,7 +133,7 @@ def predictions(
         proba = _read_saved(path, rows.n)
         if proba is None:
             model = model_cache.load(name)
-            proba = prediction.predict_proba(model, ds.images[rows.indices], progress=progress)
+            proba = prediction.predict_proba(model, ds.images, rows=rows.indices, progress=progress)
             _save(path, proba)
         store.put(key, proba)
         return proba

@@ -43,6 +43,16 @@ def test_chunks_report_progress_and_keep_order():
     assert prediction.predict_proba(stub, _images(0)).shape == (0, 10)
 
 
+def test_rows_are_predicted_in_their_order_a_chunk_at_a_time():
+    stub, seen = Stub(), []
+    rows = np.array([24, 3, 3, 17, 0, 9, 11])
+    proba = prediction.predict_proba(stub, _images(25), rows=rows, chunk=3,
+                                     progress=lambda d, t: seen.append((d, t)))
+    assert stub.calls == [3, 3, 1] and seen == [(3, 7), (6, 7), (7, 7)]
+    assert proba.argmax(1).tolist() == [r % 10 for r in rows.tolist()]
+    assert prediction.predict_proba(stub, _images(5), rows=np.zeros(0, np.int64)).shape == (0, 10)
+
+
 def test_models_and_views_are_averaged_each_with_the_same_weight():
     class Shifted(Stub):
         def predict_proba(self, images):
