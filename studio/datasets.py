@@ -11,8 +11,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import data, jobs
+from core import data, jobs, kaggle_rows
 from studio import guards, memory
+
+kaggle_rows.PARSE_THREADS = False  # the web server parses on one thread: a lower memory peak
 
 _TRAIN_KEY = "upload_train"
 _TEST_KEY = "upload_test"
