@@ -41,7 +41,7 @@ def metric(page, label: str) -> str:
 
 def reading(page) -> str:
     """The digit the Draw page says the model reads."""
-    return page.locator('[aria-label="predicted digit"]').first.inner_text(timeout=120_000).strip()
+    return page.locator('[aria-label="predicted digit"]').first.inner_text(timeout=240_000).strip()
 
 
 def no_reading(page) -> None:
@@ -167,14 +167,14 @@ def _five_visitors(names, pages, app_url, ui, digit_pictures):
     draw_b.get_by_text("Upload a picture of a digit").first.wait_for(state="visible", timeout=60_000)
     no_reading(draw_b)
     upload(draw_b, digit_pictures[7])
-    ui.wait_for_app(draw_b)
+    # The answer appearing is the wait (five pages and a training job share two cores: a script
+    # that has finished may not look idle for a while, and that is not what is tested here).
     assert reading(draw_b) == "7"
     # draw-a switches to uploading too: its own picture, its own answer; draw-b's is not there.
     upload_mode(draw_a)
     ui.wait_for_app(draw_a)
     no_reading(draw_a)
     upload(draw_a, digit_pictures[3])
-    ui.wait_for_app(draw_a)
     assert reading(draw_a) == "3"
     assert reading(draw_b) == "7"
 
