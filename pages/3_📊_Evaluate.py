@@ -54,8 +54,8 @@ evaluated = rows.indices  # rows of the evaluated digits, in the order of ev.lab
 
 m = st.columns(5)
 low, high = evaluation.accuracy_interval(ev.n - ev.n_errors, ev.n)
-m[0].metric("Accuracy", f"{ev.accuracy:.2%}", delta=f"95% interval {low:.2%}–{high:.2%}", delta_color="off",
-            delta_arrow="off",
+m[0].metric("Accuracy", f"{ev.accuracy:.2%}", delta=f"95%: {100 * low:.2f}–{100 * high:.2f}%",
+            delta_color="off", delta_arrow="off",
             help="Share of the evaluated digits read right. The interval (Wilson, 95%) is what this many "
                  "digits can tell: two models whose intervals overlap may not really differ.")
 m[1].metric("Log loss", f"{ev.log_loss:.4f}",
