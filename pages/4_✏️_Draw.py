@@ -135,7 +135,8 @@ with right:
                 st.session_state["draw_finetune_run"] = helpers.start_finetune(model, count)
             except (jobs.JobBusy, ValueError) as exc:
                 st.error(f"Fine-tuning not started: {exc}")
-        helpers.finetune_progress()
+        if st.session_state.get(helpers.FINETUNE_KEY):
+            helpers.finetune_progress()  # it polls every second: only while this visitor's fine-tune runs
         if error := st.session_state.pop("draw_finetune_error", None):
             st.error(f"Fine-tuning failed: {error}. The model you had is unchanged.")
         done = st.session_state.get("draw_finetuned")

@@ -73,7 +73,10 @@ def start_finetune(model: prediction.Predictor, n_taught: int) -> str:
 
 @st.fragment(run_every=1.0)
 def finetune_progress() -> None:
-    """The fine-tune job this visitor started: its progress, then the new model, chosen for them."""
+    """The fine-tune job this visitor started: its progress, then the new model, chosen for them.
+
+    Call it only while such a job exists: it reruns every second, and a Draw page that always called
+    it kept the server busy for nothing for as long as a digit was shown."""
     name = st.session_state.get(FINETUNE_KEY)
     if not name:
         return

@@ -120,6 +120,22 @@ def test_random_forest_cannot_be_fine_tuned(env, tmp_path_factory):
     registry.delete_model(name)
 
 
+@pytest.mark.slow  # its module's Keras model is trained here
+def test_the_fine_tune_poll_runs_only_while_a_fine_tune_does(env, monkeypatch):
+    """The progress fragment reruns every second: a page showing a digit must not start it for nothing."""
+    from studio import draw as helpers
+
+    calls = []
+    monkeypatch.setattr(helpers, "finetune_progress", lambda: calls.append(1))
+    at = _upload(_app(), env.png)
+    assert _shown_digit(at) == str(env.label)
+    assert calls == []
+    at.session_state[helpers.FINETUNE_KEY] = "a-run"
+    at.run()
+    assert not at.exception, at.exception
+    assert calls == [1]
+
+
 @pytest.mark.slow
 def test_fine_tune_button_teaches_and_switches_to_the_new_model(env):
     at = _upload(_app(), env.png)

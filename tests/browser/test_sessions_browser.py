@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 from core import data
 
 ROOT = Path(__file__).resolve().parents[2]
-JOB = "sessions-mlp"  # not "browser-mlp": test_train_browser.py uses that name on the same server
+JOB = "sessions-mlp"
 STOP = "⏹ Stop (keeps the best epoch)"
 START = "▶ Start training"
 QUEUE = "➕ Queue training"
@@ -103,11 +103,13 @@ def digit_pictures(tmp_path_factory) -> dict[int, Path]:
 # --------------------------------------------------------------------------- the scenario
 
 
-def test_five_visitors_while_one_trains(new_page, app_url, ui, digit_pictures):
+def test_five_visitors_while_one_trains(new_page, own_server, ui, digit_pictures):
+    """On a server of its own: if it fails while its long job runs, the job dies with that server and
+    does not queue the next test's training behind it."""
     names = ["trainer", "explore-a", "explore-b", "draw-a", "draw-b"]
     pages = {name: new_page() for name in names}
     try:
-        _five_visitors(names, pages, app_url, ui, digit_pictures)
+        _five_visitors(names, pages, own_server.url, ui, digit_pictures)
     finally:
         for name, pg in pages.items():
             ui.screenshot(pg, f"sessions-{name}")
