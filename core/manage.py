@@ -80,16 +80,20 @@ def delete(name: str) -> list[str]:
     return [f"the ensemble {e} keeps its own copy of {name}: it is unchanged" for e in kept]
 
 
-def cancel(name: str, token: str | None) -> str:
-    """The owner withdraws a queued run (or stops it if it has just started); the status it ends in."""
+def cancel(name: str, token: str | None) -> str | None:
+    """The owner withdraws a queued run (or stops it if it has just started); the status it ends in,
+    or None when nothing is left of it: a new run that never started is removed, not listed as a
+    stopped run without a model."""
     meta = registry.read_meta(name)
     if not jobs.owns(meta, token):
         raise PermissionError(f"only {meta.get('owner', 'its owner')}, who queued {name}, can cancel it")
     with jobs.queue_lock():
         view = runs.read_run(name)
         if view.status == status.QUEUED and not jobs.occupying(view):
-            # A run queued for more epochs goes back to how it had ended; a new one is stopped.
-            ended = view.meta.get("ended_as") or status.STOPPED
+            ended = view.meta.get("ended_as")  # a run queued for more epochs goes back to how it ended
+            if ended is None:
+                registry.delete_model(name)
+                return None
             registry.write_meta(name, {**view.meta, "status": ended, "note": "cancelled before it started"})
             return ended
     runs.request_stop(name)  # it is starting or running: it stops after its current batch

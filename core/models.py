@@ -60,12 +60,38 @@ def _input(augment: bool, strength: float):
     return inp, h
 
 
+def _affine_input(augment: bool, strength: float):
+    """As `_input`, but augmented by one affine warp per image (rotation 15 degrees, zoom 15% per
+    axis, shift 10% at strength 1): one resampling op a batch instead of Keras' three layers."""
+    import keras
+    from keras import layers
+
+    from core.augment import RandomAffine
+
+    inp = keras.Input((28, 28), name="pixels")
+    h = layers.Reshape((28, 28, 1))(inp)
+    h = layers.Rescaling(1 / 255)(h)
+    s = float(strength)
+    if augment and s > 0:
+        h = RandomAffine(15 * s, 0.15 * s, 0.1 * s, zoom_aspect=True, name="aug_affine")(h)
+    return inp, h
+
+
 def _conv_bn(h, filters: int, kernel: int, strides: int = 1, padding: str = "same"):
     from keras import layers
 
     h = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False)(h)
     # momentum 0.9, not Keras' 0.99: with ~70 steps an epoch the moving averages must settle fast,
     # or validation accuracy lags for several epochs.
+    h = layers.BatchNormalization(momentum=0.9)(h)
+    return layers.ReLU()(h)
+
+
+def _separable_bn(h, filters: int, strides: int = 1, padding: str = "same"):
+    """A depthwise-separable 3x3 conv (a 3x3 filter per channel, then a 1x1 mix), batch norm, ReLU."""
+    from keras import layers
+
+    h = layers.SeparableConv2D(filters, 3, strides=strides, padding=padding, use_bias=False)(h)
     h = layers.BatchNormalization(momentum=0.9)(h)
     return layers.ReLU()(h)
 
@@ -100,14 +126,7 @@ def build_dr_v(*, augment: bool = True, augment_strength: float = 1.0, dropout: 
     import keras
     from keras import layers
 
-    from core.augment import RandomAffine
-
-    inp = keras.Input((28, 28), name="pixels")
-    h = layers.Reshape((28, 28, 1))(inp)
-    h = layers.Rescaling(1 / 255)(h)
-    s = float(augment_strength)
-    if augment and s > 0:
-        h = RandomAffine(15 * s, 0.15 * s, 0.1 * s, zoom_aspect=True, name="aug_affine")(h)
+    inp, h = _affine_input(augment, augment_strength)
     h = _conv_bn(h, 32, 3)
     h = _conv_bn(h, 32, 3, strides=2)  # 14x14
     h = _conv_bn(h, 64, 3)
@@ -118,6 +137,27 @@ def build_dr_v(*, augment: bool = True, augment_strength: float = 1.0, dropout: 
     h = layers.Dropout(dropout)(h)
     out = layers.Dense(10, activation="softmax", name="probs")(h)
     return keras.Model(inp, out, name="dr_v")
+
+
+def build_dr_sep(*, augment: bool = True, augment_strength: float = 1.0, dropout: float = 0.4):
+    """dr-v's layout, twice as wide after the first conv, with depthwise-separable convs there:
+    6.7M multiply-adds a digit against dr-cnn's 11.1M and dr-v's 14.8M, so it predicts in about
+    0.6x dr-cnn's time. Trained on the sample's 8,100 digits it read 32,000 unseen ones as well as
+    dr-cnn (99.12% against 99.09-99.12%; research log: non-holdout rows only)."""
+    import keras
+    from keras import layers
+
+    inp, h = _affine_input(augment, augment_strength)
+    h = _conv_bn(h, 32, 3)
+    h = _separable_bn(h, 64, strides=2)  # 14x14
+    h = _separable_bn(h, 128)
+    h = _separable_bn(h, 128, strides=2)  # 7x7
+    h = _separable_bn(h, 256)
+    h = _separable_bn(h, 256, padding="valid")  # 5x5
+    h = layers.Flatten()(h)
+    h = layers.Dropout(dropout)(h)
+    out = layers.Dense(10, activation="softmax", name="probs")(h)
+    return keras.Model(inp, out, name="dr_sep")
 
 
 def build_kaggle_cnn(*, augment: bool = True, augment_strength: float = 1.0):
@@ -203,6 +243,10 @@ ARCHITECTURES: dict[str, Architecture] = {
         _keras("dr-v",
                "dr-cnn + a 128C3 valid conv, one affine warp per image (15 deg, 15% zoom per axis)",
                build_dr_v, epochs=30, batch_size=128, learning_rate=3e-3, optimizer="adamw",
+               schedule="one-cycle", augment=True),
+        _keras("dr-sep",
+               "dr-v's layout, twice as wide, depthwise-separable convs: 0.6x dr-cnn's prediction time",
+               build_dr_sep, epochs=30, batch_size=128, learning_rate=3e-3, optimizer="adamw",
                schedule="one-cycle", augment=True),
         _keras("kaggle-cnn",
                "Popular Kaggle notebook CNN: 5x5+3x3 conv blocks, dense 256, RMSprop, LR on plateau",

@@ -30,12 +30,13 @@ def test_identity_unless_training_and_a_warp_that_keeps_the_ink_when_training():
     assert np.abs(warped[0] - warped[1]).sum() > 1.0  # each image its own draw
 
 
-def test_a_model_with_it_saves_loads_safely_and_exports_without_it(tmp_path):
+@pytest.mark.parametrize("arch", ["dr-v", "dr-sep"])
+def test_a_model_with_it_saves_loads_safely_and_exports_without_it(tmp_path, arch):
     import keras
 
     from core import models, serving
 
-    model = models.build("dr-v")
+    model = models.build(arch)
     path = tmp_path / serving.KERAS_FILE
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)  # as registry.load_keras does

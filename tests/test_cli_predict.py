@@ -65,6 +65,20 @@ def test_cli_writes_a_valid_submission_and_sidecar(dirs, sample_answers):
     assert sidecar["file"]["rows"] == 1000
 
 
+
+def test_predict_imports_neither_tensorflow_nor_pandas(dirs):
+    """Their imports would be most of the command's start-up (TensorFlow seconds, pandas ~0.35 s)."""
+    out = dirs["out"] / "imports.csv"
+    launcher = ("import sys\nfrom core.cli import main\ncode = main(sys.argv[1:])\n"
+                "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'pandas'}))\n")
+    env = {**os.environ, "DRS_MODELS_DIR": str(dirs["models"]), "DRS_DATA_DIR": str(dirs["data"]),
+           "DRS_CACHE_DIR": str(dirs["cache"] / "imports")}
+    proc = subprocess.run([sys.executable, "-c", launcher, "predict", "--test", str(SAMPLE_TEST), "--out",
+                           str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines()[-1] == "[]"
+    assert len(out.read_text().splitlines()) == 1 + 1000
+
 def test_cli_ensemble_with_tta(dirs):
     out = dirs["out"] / "ensemble.csv"
     proc = run_cli(dirs, "--test", str(SAMPLE_TEST), "--model", "forest", "--model", "forest",

@@ -81,11 +81,21 @@ def test_cancel_a_queued_run_is_for_its_owner_only(small_file, tmp_dirs):
                         jobs.DataRef.of(ds, path), owner="alice", token="alice-key")
     with pytest.raises(PermissionError, match="only alice, who queued later, can cancel it"):
         manage.cancel(name, "bob-key")
-    assert manage.cancel(name, "alice-key") == status.STOPPED
-    view = runs.read_run(name)
-    assert view.status == status.STOPPED and view.meta["note"] == "cancelled before it started"
+    assert manage.cancel(name, "alice-key") is None
+    assert name not in [v.name for v in runs.list_runs()]  # never started: nothing to list or keep
     assert jobs.start_next() == []  # nothing left to start
 
+
+
+def test_cancelling_more_epochs_leaves_the_run_as_it_had_ended(tmp_dirs):
+    registry.write_meta("kept", {"name": "kept", "status": status.DONE, "arch": "mlp"})
+    (registry.model_dir("kept") / "model.keras").write_bytes(b"the trained model")
+    jobs.requeue("kept", {"kind": jobs.CONTINUE, "epochs": 3}, owner="alice", token="alice-key", start=False)
+    assert runs.read_run("kept").status == status.QUEUED
+    assert manage.cancel("kept", "alice-key") == status.DONE
+    meta = registry.read_meta("kept")
+    assert meta["status"] == status.DONE and meta["note"] == "cancelled before it started"
+    assert (registry.model_dir("kept") / "model.keras").read_bytes() == b"the trained model"
 
 # --------------------------------------------------------------------------- the queue
 

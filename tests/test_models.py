@@ -17,10 +17,12 @@ KERAS_ARCHS = [name for name, a in models.ARCHITECTURES.items() if a.kind == mod
 
 
 def test_registry_lists_the_documented_architectures():
-    assert list(models.ARCHITECTURES) == ["dr-cnn", "dr-v", "kaggle-cnn", "lenet5", "mlp", "random-forest"]
+    assert list(models.ARCHITECTURES) == [
+        "dr-cnn", "dr-v", "dr-sep", "kaggle-cnn", "lenet5", "mlp", "random-forest"
+    ]
     assert models.DEFAULT_ARCH == "dr-cnn"
     assert models.get_architecture("random-forest").kind == models.SKLEARN
-    assert set(KERAS_ARCHS) == {"dr-cnn", "dr-v", "kaggle-cnn", "lenet5", "mlp"}
+    assert set(KERAS_ARCHS) == {"dr-cnn", "dr-v", "dr-sep", "kaggle-cnn", "lenet5", "mlp"}
     for arch in models.ARCHITECTURES.values():
         assert arch.description, arch.name
 
@@ -44,7 +46,7 @@ def test_keras_model_maps_raw_images_to_probabilities(name: str, sample_train: d
 
 
 @pytest.mark.slow  # builds Keras models (TensorFlow)
-@pytest.mark.parametrize("name", ["dr-cnn", "dr-v", "kaggle-cnn"])
+@pytest.mark.parametrize("name", ["dr-cnn", "dr-v", "dr-sep", "kaggle-cnn"])
 def test_augmentation_acts_only_while_training(name: str, sample_train: data.Dataset):
     model = models.build(name, augment=True, augment_strength=1.0)
     assert any(layer.name.startswith("aug_") for layer in model.layers)
@@ -70,6 +72,11 @@ def test_parameter_counts_match_the_layer_arithmetic():
     convs = 32 * 9 + 32 * 32 * 9 + 64 * 32 * 9 + 64 * 64 * 9 + 128 * 64 * 9 + 128 * 128 * 9
     norms = 4 * (32 + 32 + 64 + 64 + 128 + 128)  # scale, offset, moving mean and variance
     assert models.parameter_count("dr-v") == convs + norms + 5 * 5 * 128 * 10 + 10 == 319_786
+    # dr-sep: a 32x3x3 conv, then separable convs (a 3x3 filter per input channel + a 1x1 mix).
+    mixes = [(32, 64), (64, 128), (128, 128), (128, 256), (256, 256)]
+    separable = sum(c * 9 + c * f for c, f in mixes)
+    norms = 4 * (32 + 64 + 128 + 128 + 256 + 256)
+    assert models.parameter_count("dr-sep") == 32 * 9 + separable + norms + 5 * 5 * 256 * 10 + 10 == 198_154
     assert models.parameter_count("random-forest") is None
 
 
@@ -91,6 +98,7 @@ LEARNING = [
     pytest.param("kaggle-cnn", 600, 3, 32, 0.5, id="kaggle-cnn", marks=pytest.mark.slow),
     pytest.param("dr-cnn", 600, 4, 16, 0.5, id="dr-cnn", marks=pytest.mark.slow),
     pytest.param("dr-v", 600, 4, 16, 0.5, id="dr-v", marks=pytest.mark.slow),
+    pytest.param("dr-sep", 600, 4, 16, 0.5, id="dr-sep", marks=pytest.mark.slow),
 ]
 
 
