@@ -266,7 +266,7 @@ def valid_submission_bytes(labels: np.ndarray, n_test: int) -> bytes:
     """The submission file of `labels`, checked as Kaggle would; ValueError rather than a bad file."""
     csv_bytes = labels_csv(labels)
     problems = validate_submission(csv_bytes, n_test)
-    if problems:  # Cannot happen for a frame built above; never write a bad file if it does.
+    if problems:  # Cannot happen for the file written above; never write a bad file if it does.
         raise ValueError("the submission would be invalid: " + "; ".join(problems))
     return csv_bytes
 

@@ -45,10 +45,19 @@ def test_build_submission_is_kaggle_format():
     assert submission.validate_submission(submission.submission_bytes(frame), 4) == []
 
 
+def test_the_file_written_without_pandas_is_the_frames_byte_for_byte():
+    labels = np.random.default_rng(0).integers(0, 10, 28_000)
+    frame = submission.build_submission(labels)
+    assert submission.labels_csv(labels) == submission.submission_bytes(frame)
+    assert submission.labels_csv(np.array([7], dtype=np.uint8)) == b"ImageId,Label\n1,7\n"
+
+
 @pytest.mark.parametrize("labels", [np.array([1, 10]), np.array([-1, 2]), np.array([1.5, 2.0]), np.array([])])
 def test_build_submission_refuses_bad_labels(labels):
     with pytest.raises(ValueError):
         submission.build_submission(labels)
+    with pytest.raises(ValueError):
+        submission.labels_csv(labels)
 
 
 def _csv(*lines: str) -> bytes:
