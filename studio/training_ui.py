@@ -151,14 +151,15 @@ def estimate_caption(found: Estimate, settings: dict) -> str:
 
 
 def run_to_show(views: list[runs.RunView]) -> runs.RunView | None:
-    """The run this session started, else the one training now, else this visitor's newest (after a
-    reload, by their key), else the newest of all that ever started (someone else's run cancelled in
-    the queue is not what a newcomer wants to see), else the newest."""
+    """The run this session started, else the one holding the job slot (training, or its process
+    still starting: a finished run shown instead would not be polled, so the visitor would never see
+    the job), else this visitor's newest (after a reload, by their key), else the newest of all that
+    ever started (someone else's stopped run is not what a newcomer wants to see), else the newest."""
     mine = st.session_state.get(JOB_KEY)
     by_name = {v.name: v for v in views}
     if mine in by_name:
         return by_name[mine]
-    running = [v for v in views if v.status == status.RUNNING]
+    running = [v for v in views if jobs.occupying(v)]
     owned = [v for v in views if jobs.owns(v.meta, visitor.token())]  # views are newest first
     started = [v for v in views if v.has_model or v.meta.get("started_at")]
     return next(iter(running + owned + started + views), None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import jobs, runs, status
+from core import jobs, processes, runs, status
 from studio import training_ui as ui
 from studio import visitor
 
@@ -46,3 +46,14 @@ def test_the_order_of_preference(session):
     assert ui.run_to_show([]) is None
     never = _view("never", status.STOPPED, started=False, model=False)
     assert ui.run_to_show([never]).name == "never"  # nothing else to show
+
+
+def test_a_job_whose_process_is_still_starting_is_shown_before_a_finished_run(session):
+    """Its meta still says queued until the process is up (a TensorFlow import, seconds on a busy
+    machine); a newcomer shown the finished run instead got a page that never polled, never the job."""
+    launching = _view("launching", status.QUEUED, owner_token="other", started=False, model=False)
+    launching.meta[jobs.LAUNCH_KEY] = processes.this_process()  # a live process
+    done = _view("done", status.DONE)
+    assert ui.run_to_show([launching, done]).name == "launching"
+    waiting = _view("waiting", status.QUEUED, owner_token="other", started=False, model=False)
+    assert ui.run_to_show([waiting, done]).name == "done"  # queued behind another job: not yet

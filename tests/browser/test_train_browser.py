@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 
 from tests.browser.conftest import exceptions_on, screenshot, wait_for_app
 
@@ -58,18 +59,14 @@ def test_live_chart_moves_while_a_job_runs_and_stop_keeps_the_model(app_url, app
     with contextlib.suppress(Exception):
         page.locator(CHART).first.scroll_into_view_if_needed(timeout=5_000)
     first = _chart_state(page)
-    page.wait_for_function(  # the fragment redraws every second: wait for a later batch
-        """(old) => {
-            const p = document.querySelector('[data-testid="stProgress"]');
-            return p && p.innerText !== old;
-        }""",
-        arg=first["progress"],
-        timeout=30_000,
-    )
-    page.wait_for_timeout(3_000)
+    # The curves are redrawn every few seconds (the progress bar more often), and a redraw can be
+    # caught half done (no points yet): look until a later drawing shows more of the run.
+    deadline = time.monotonic() + 60
     second = _chart_state(page)
-    for _ in range(20):  # the chart may be caught mid-redraw (no points yet): look again
-        if second["line_points"]:
+    while time.monotonic() < deadline:
+        moved = second["line_points"] and (second["line_points"], second["markers"]) != (
+            first["line_points"], first["markers"])
+        if moved:
             break
         page.wait_for_timeout(500)
         second = _chart_state(page)
