@@ -17,12 +17,13 @@ on the same holdout.
 
 Defaults: training file `../shared/data/mnist-train-42k.csv.gz`, holdout
 `../shared/data/mnist-holdout-18k.csv.gz` (in neither training file; never used to choose
-anything). Models go to a temporary folder, never the repository's `models/`.
+anything). Models go to a temporary folder (or `--keep DIR`), never the repository's `models/`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import gzip
 import json
@@ -98,6 +99,9 @@ def main() -> None:
     p.add_argument("--epochs", type=int, help="override the recipe's epochs")
     p.add_argument("--ensemble", action="store_true",
                    help="also score the ensemble of each architecture's seeds")
+    p.add_argument("--keep", type=Path,
+                   help="work in this folder and keep it (models, their signing key, the log) instead of "
+                        "a temporary one: to reuse the models, e.g. as ensemble members")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 2 epochs on 2,000 rows, 2,000 holdout digits")
     args = p.parse_args()
@@ -109,7 +113,10 @@ def main() -> None:
         if not path.is_file():
             raise SystemExit(f"{path} is missing (the shared data sits beside the repository)")
     benchkit.cleanup_on_exit()
-    with tempfile.TemporaryDirectory(prefix="drs-bench-acc-") as tmp:
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    with (contextlib.nullcontext(str(args.keep)) if args.keep
+          else tempfile.TemporaryDirectory(prefix="drs-bench-acc-")) as tmp:
         work = Path(tmp)
         env = benchkit.private_env(work)
         models_dir = Path(env["DRS_MODELS_DIR"])

@@ -26,7 +26,8 @@ def _config(args: argparse.Namespace):
         augment=None if args.augment is None else args.augment == "on",
         augment_strength=args.augment_strength, val_fraction=args.val_fraction, seed=args.seed,
         name=args.name, n_estimators=args.n_estimators, label_smoothing=args.label_smoothing,
-        patience=args.patience,
+        patience=args.patience, teacher=args.teacher, distill_copies=args.distill_copies,
+        distill_alpha=args.distill_alpha, distill_temperature=args.distill_temperature,
     ).validate()
 
 
@@ -41,13 +42,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = _config(args)
     path = common.data_path(args.data)
     train = common.dataset(str(path), labelled=True)  # a bad file stops here, before any folder is made
+    config, note = config.with_teacher_split(train.fingerprint, train.name)
+    if note and not args.quiet:
+        print(f"note: {note}", file=sys.stderr)
     taught = data.load_user_digits() if args.user_digits else None
     ref, n_taught = jobs.DataRef.of(train, path), taught.n if taught is not None else 0
     seeds = _seeds(args.seeds) if args.seeds else [args.seed]
     names, code = [], 0
     for seed in seeds:  # one run per seed, one after another, all on the same validation split
         named = config.name if len(seeds) == 1 or not config.name else f"{config.name}-s{seed}"
-        one = replace(config, seed=seed, name=named, split_seed=seeds[0] if len(seeds) > 1 else None)
+        shared = config.split_seed if config.split_seed is not None else seeds[0] if len(seeds) > 1 else None
+        one = replace(config, seed=seed, name=named, split_seed=shared)
         name = jobs.enqueue(one, ref, owner="cli", user_digits=n_taught)
         if not args.quiet:
             print(f"training {name} ({args.arch}) on {train.name}: {train.n} digits", file=sys.stderr,
@@ -163,6 +168,13 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=int, help="stop after N epochs without a better validation accuracy")
     p.add_argument("--seeds", help="one run per seed, e.g. 0,1,2 (same validation split)")
     p.add_argument("--ensemble", action="store_true", help="with --seeds: combine the runs into one model")
+    p.add_argument("--teacher", metavar="NAME",
+                   help="learn from this saved model's probabilities too (distillation; e.g. an ensemble): "
+                        "each digit and warped copies of it, labelled once by the teacher; 8 epochs unless "
+                        "--epochs says")
+    p.add_argument("--distill-copies", type=int, help="with --teacher: warped copies of each digit (12)")
+    p.add_argument("--distill-alpha", type=float, help="with --teacher: its share of the loss (0.9)")
+    p.add_argument("--distill-temperature", type=float, help="with --teacher: softening temperature (2)")
     p.add_argument("--continue", dest="continue_run", metavar="NAME",
                    help="N more epochs (--epochs N) for an ended run, its history going on")
     p.add_argument("--run", help=argparse.SUPPRESS)  # run a run the web app queued (its job process)

@@ -9,10 +9,13 @@ run, if any.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 from core import data as data_mod
 from core import jobs, models, registry, runs, serving, status, training
@@ -124,9 +127,26 @@ def _export(run: Run, model) -> None:
         run.save_meta(export_error=f"{type(exc).__name__}: {exc}")
 
 
-def _train_keras(run: Run, data: training.Arrays) -> bool:
-    """A new model of the run's architecture, fitted for its epochs."""
+def _taught(run: Run, data: training.Arrays) -> training.Arrays:
+    """A student's training digits: each one and its warped copies, labelled by its teacher
+    (`core.distill`); other runs' digits as they are."""
+    from core import distill, prediction
+
     settings = run.meta["params"]
+    if not settings.get("teacher"):
+        return data
+    teacher = prediction.load(settings["teacher"])
+    n = len(data.x_train) * (1 + int(settings["distill_copies"]))
+    run.progress({"progress": 0.0, "epoch": 0, "epochs": int(settings["epochs"])},
+                 message=f"the teacher {teacher.name} labels {n:,} digits")
+    x, y = distill.teach(teacher, data.x_train, data.y_train, settings)
+    return dataclasses.replace(data, x_train=x, y_train=y[:, 10].astype(data.y_train.dtype), train_targets=y)
+
+
+def _train_keras(run: Run, data: training.Arrays) -> bool:
+    """A new model of the run's architecture, fitted for its epochs (on its teacher's targets, if any)."""
+    settings = run.meta["params"]
+    data = _taught(run, data)
     steps = training.steps_per_epoch(len(data.x_train), int(settings["batch_size"]))
     model = training.compiled_model(settings, steps_per_epoch=steps)
     run.save_meta(param_count=int(model.count_params()))
@@ -138,7 +158,7 @@ def _continue(run: Run) -> bool:
     extra, params = int(run.meta["job"]["epochs"]), run.meta["params"]
     history = registry.read_history(run.name)
     done = len(history)
-    data = _arrays(run)
+    data = _taught(run, _arrays(run))
     model = registry.load_keras(run.name)
     training.compile_to_continue(model, params, steps_per_epoch=training.steps_per_epoch(
         len(data.x_train), int(params["batch_size"])), epochs=extra)
@@ -196,7 +216,13 @@ def _train(run: Run) -> bool:
     fitted = models.get_architecture(run.meta["arch"]).kind == models.SKLEARN
     saved = (_train_forest if fitted else _train_keras)(run, data)
     if saved:
-        registry.save_train_hashes(run.name, data_mod.row_hashes(data.x_train))
+        hashes = data_mod.row_hashes(data.x_train)
+        teacher = run.meta["params"].get("teacher")
+        if teacher:  # what the teacher learned from, the student learned from too (the leakage check)
+            from core import ensembles
+
+            hashes = np.unique(np.concatenate([hashes, ensembles.union_hashes([teacher])]))
+        registry.save_train_hashes(run.name, hashes)
     return saved
 
 

@@ -331,7 +331,8 @@ def load_estimator(name: str) -> Any:
 
 
 def load_keras(name: str) -> Any:
-    """The Keras model of `name` (imports TensorFlow: job processes and exports only)."""
+    """The Keras model of `name` (imports TensorFlow: job processes and exports only), not compiled:
+    whoever trains it further compiles it (a student's saved loss is a closure Keras cannot rebuild)."""
     import keras
 
     import core.augment  # noqa: F401  (registers the custom augmentation layer before loading)
@@ -339,4 +340,4 @@ def load_keras(name: str) -> Any:
     path = model_dir(name) / KERAS_FILE
     if not path.is_file():
         raise ValueError(f"model {name!r} has no {KERAS_FILE}")
-    return keras.saving.load_model(path, safe_mode=True)
+    return keras.saving.load_model(path, safe_mode=True, compile=False)

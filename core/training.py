@@ -41,12 +41,22 @@ class TrainConfig:
     label_smoothing: float = 0.0
     patience: int | None = None  # early stopping: epochs without a better validation accuracy
     split_seed: int | None = None  # the validation split's seed when it differs from `seed` (ensembles)
+    teacher: str | None = None  # a saved model whose probabilities teach this one (`core.distill`)
+    distill_copies: int | None = None
+    distill_alpha: float | None = None
+    distill_temperature: float | None = None
 
     def validate(self) -> TrainConfig:
         """Refuse impossible settings before any work starts (a page or the CLI shows the message)."""
-        models.get_architecture(self.arch)
+        arch = models.get_architecture(self.arch)
         if self.name is not None:
             registry.validate_name(self.name)
+        if self.teacher is not None:
+            registry.validate_name(self.teacher)
+            if arch.kind != models.KERAS:
+                raise ValueError(f"{self.arch} is not a Keras model: only those can learn from a teacher")
+        elif any(v is not None for v in (self.distill_copies, self.distill_alpha, self.distill_temperature)):
+            raise ValueError("the distillation settings need a teacher (--teacher NAME)")
         checks = [
             ("epochs", self.epochs, 1, 1000),
             ("batch_size", self.batch_size, 1, 8192),
@@ -55,6 +65,9 @@ class TrainConfig:
             ("n_estimators", self.n_estimators, 1, 5000),
             ("label_smoothing", self.label_smoothing, 0.0, 0.5),
             ("patience", self.patience, 1, 1000),
+            ("distill_copies", self.distill_copies, 0, 50),
+            ("distill_alpha", self.distill_alpha, 0.0, 1.0),
+            ("distill_temperature", self.distill_temperature, 1.0, 20.0),
         ]
         for field_name, value, lo, hi in checks:
             if value is not None and not lo <= value <= hi:
@@ -71,7 +84,30 @@ class TrainConfig:
         """All settings with the architecture's defaults filled in."""
         arch = models.get_architecture(self.arch)
         values = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
-        return {**arch.defaults, **values}
+        taught = {}
+        if self.teacher is not None:  # a student sees each digit 1 + copies times an epoch: fewer epochs
+            from core import distill
+
+            taught = {"epochs": distill.EPOCHS, "distill_copies": distill.COPIES,
+                      "distill_alpha": distill.ALPHA, "distill_temperature": distill.TEMPERATURE}
+        return {**arch.defaults, **taught, **values}
+
+    def with_teacher_split(self, fingerprint: str, file_name: str) -> tuple[TrainConfig, str | None]:
+        """A student keeps its teacher's validation split when both learn from the file with this
+        `fingerprint`, so its checkpoint is chosen on digits neither of them saw; otherwise the
+        config as it is. With a note for people saying which (None without a teacher). ValueError
+        when the teacher does not exist."""
+        from core import distill
+
+        if self.teacher is None:
+            return self, None
+        split = distill.teacher_split(registry.read_meta(self.teacher), fingerprint)
+        if split is None:
+            return self, (f"{self.teacher} was not trained on {file_name} with a recorded split: the "
+                          "student's validation digits may be ones its teacher learned")
+        return dataclasses.replace(self, val_fraction=split[0], split_seed=split[1]), (
+            f"validation digits: {self.teacher}'s ({split[0]:.0%} of {file_name}, split seed {split[1]}), "
+            "which the teacher never learned")
 
     @classmethod
     def from_settings(cls, settings: dict) -> TrainConfig:
@@ -92,6 +128,7 @@ class Arrays:
     x_val: np.ndarray
     y_val: np.ndarray
     split: dict  # how the validation digits were chosen (`data.describe_split`)
+    train_targets: np.ndarray | None = None  # a teacher's targets for x_train (`core.distill`), else labels
 
 
 def arrays(train: data_mod.Dataset, settings: dict, extra: data_mod.Dataset | None = None) -> Arrays:
@@ -150,13 +187,26 @@ def make_optimizer(name: str, lr: float, schedule: str, total_steps: int):
 
 
 def _loss(settings: dict):
-    """Sparse labels keep memory low; label smoothing needs one-hot targets (see `targets`)."""
+    """Sparse labels keep memory low; label smoothing needs one-hot targets (see `targets`); a
+    student learns from its teacher's probabilities (`core.distill`)."""
     import keras
 
+    if settings.get("teacher"):
+        from core import distill
+
+        return distill.loss(float(settings["distill_alpha"]), float(settings["distill_temperature"]))
     smoothing = float(settings.get("label_smoothing") or 0.0)
     if smoothing:
         return keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
     return keras.losses.SparseCategoricalCrossentropy()
+
+
+def _metrics(settings: dict) -> list:
+    if settings.get("teacher"):
+        from core import distill
+
+        return [distill.accuracy]
+    return ["accuracy"]
 
 
 def compiled_model(settings: dict, *, steps_per_epoch: int):
@@ -164,18 +214,24 @@ def compiled_model(settings: dict, *, steps_per_epoch: int):
     import keras
 
     keras.utils.set_random_seed(int(settings["seed"]))
-    model = models.build(settings["arch"], augment=bool(settings.get("augment", False)),
+    # A student's digits are warped once before training (`core.distill`): no warp inside the model.
+    augment = bool(settings.get("augment", False)) and not settings.get("teacher")
+    model = models.build(settings["arch"], augment=augment,
                          augment_strength=float(settings.get("augment_strength", 1.0)))
     total_steps = steps_per_epoch * int(settings["epochs"])
     chosen = make_optimizer(settings["optimizer"], float(settings["learning_rate"]), settings["schedule"],
                             total_steps)
     # No XLA: on a CPU it made training several times slower.
-    model.compile(optimizer=chosen, loss=_loss(settings), metrics=["accuracy"], jit_compile=False)
+    model.compile(optimizer=chosen, loss=_loss(settings), metrics=_metrics(settings), jit_compile=False)
     return model
 
 
 def targets(labels: np.ndarray, settings: dict) -> np.ndarray:
-    """Labels as the loss wants them: digits, or one-hot rows when smoothing."""
+    """Labels as the loss wants them: digits, one-hot rows when smoothing, or a student's rows."""
+    if settings.get("teacher"):
+        from core import distill
+
+        return distill.label_targets(labels)
     if settings.get("label_smoothing"):
         return np.eye(10, dtype=np.float32)[labels]
     return labels
@@ -201,7 +257,7 @@ def compile_to_continue(model, settings: dict, *, steps_per_epoch: int, epochs: 
     of its peak (the first schedule ended near zero; starting again at the peak would undo it)."""
     rate = learning_rate(float(settings["learning_rate"]) / 10, "cosine", steps_per_epoch * epochs)
     model.compile(optimizer=optimizer(settings["optimizer"], rate), loss=_loss(settings),
-                  metrics=["accuracy"], jit_compile=False)
+                  metrics=_metrics(settings), jit_compile=False)
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
@@ -213,7 +269,7 @@ def fit(model, data: Arrays, settings: dict, *, callbacks: list, initial_epoch: 
     the per-epoch history (Keras' own)."""
     history = model.fit(
         data.x_train,
-        targets(data.y_train, settings),
+        data.train_targets if data.train_targets is not None else targets(data.y_train, settings),
         batch_size=int(settings["batch_size"]),
         epochs=initial_epoch + int(settings["epochs"]),
         initial_epoch=initial_epoch,
@@ -281,7 +337,7 @@ def train_sklearn_digits(*, seed: int = 0, n_estimators: int = 200, test_size: f
 
 def describe_settings(settings: dict[str, Any]) -> str:
     """One line summarising a run's settings, for logs and leaderboards."""
-    keys = ("epochs", "batch_size", "learning_rate", "optimizer", "schedule", "augment", "seed")
+    keys = ("epochs", "batch_size", "learning_rate", "optimizer", "schedule", "augment", "seed", "teacher")
     return ", ".join(f"{k}={settings[k]}" for k in keys if k in settings)
 
 

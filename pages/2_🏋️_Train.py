@@ -23,6 +23,8 @@ st.session_state.setdefault("train_seed", 0)
 st.session_state.setdefault("train_name", "")
 st.session_state.setdefault("train_user_digits", False)
 st.session_state.setdefault("train_patience", 0)
+st.session_state.setdefault("train_teacher", ui.NO_TEACHER)
+st.session_state.setdefault("train_distill_copies", 12)
 owner = visitor.label()
 
 st.title("🏋️ Train a model")
@@ -67,6 +69,18 @@ with settings_col:
                   help="1.0 = ±10° rotation, ±10% zoom and shift")
         c4.number_input("Early stopping", min_value=0, max_value=100, step=1, key="train_patience",
                         help="Stop after this many epochs without a better validation accuracy (0: never)")
+        t1, t2 = st.columns([3, 1])
+        _teachers = [ui.NO_TEACHER, *ui.teachers(views)]
+        if st.session_state["train_teacher"] not in _teachers:  # deleted, or still training, since
+            st.session_state["train_teacher"] = ui.NO_TEACHER
+        t1.selectbox("Learn from a model (distillation)", _teachers,
+                     key="train_teacher", on_change=ui.teacher_changed,
+                     help="One model taught by a better, dearer one (an ensemble): each digit and warped "
+                          "copies of it are labelled once by the teacher, and this model learns its "
+                          "probabilities. It predicts at its own cost, near the teacher's accuracy.")
+        t2.number_input("Warped copies", min_value=0, max_value=50, step=1, key="train_distill_copies",
+                        disabled=st.session_state["train_teacher"] == ui.NO_TEACHER,
+                        help="Copies of each digit the teacher labels: an epoch sees each 1 + this times")
     else:
         c1.number_input("Trees", min_value=10, max_value=1000, step=10, key="train_n_estimators")
     c4.slider("Validation fraction", min_value=0.02, max_value=0.5, step=0.01, key="train_val_fraction",
@@ -82,10 +96,13 @@ with settings_col:
 
 try:
     config = ui.build_config(st.session_state)
+    config, teacher_note = config.with_teacher_split(train.fingerprint, train.name)
 except ValueError as exc:
-    config, config_error = None, str(exc)
+    config, config_error, teacher_note = None, str(exc), None
 else:
     config_error = None
+if teacher_note:
+    settings_col.caption(f"🎓 {teacher_note[0].upper()}{teacher_note[1:]}")
 
 
 settings = config.resolved() if config is not None and arch.kind == models.KERAS else None

@@ -70,6 +70,25 @@ def apply_defaults(arch: str) -> None:
         st.session_state[key] = value
 
 
+NO_TEACHER = "none"
+
+
+def teachers(views: list[runs.RunView]) -> list[str]:
+    """Saved Keras models and ensembles that can teach a new run, the most accurate first."""
+    usable = [v for v in views
+              if v.has_model and not v.active and registry.kind_of(v.meta) != registry.SKLEARN]
+    return [v.name for v in sorted(usable, key=lambda v: -(v.best_val_accuracy or 0.0))]
+
+
+def teacher_changed() -> None:
+    """A student sees each digit 1 + copies times an epoch: its own number of epochs (and back)."""
+    from core import distill
+
+    chosen = st.session_state.get("train_teacher", NO_TEACHER) != NO_TEACHER
+    st.session_state["train_epochs"] = (distill.EPOCHS if chosen
+                                        else arch_defaults(st.session_state["train_arch"])["train_epochs"])
+
+
 def build_config(values: Mapping[str, Any]) -> TrainConfig:
     """A `TrainConfig` from the page's widget values (keys as the widgets': `train_*`).
 
@@ -93,7 +112,15 @@ def build_config(values: Mapping[str, Any]) -> TrainConfig:
         augment=bool(values["train_augment"]),
         augment_strength=float(values["train_augment_strength"]),
         patience=int(values.get("train_patience") or 0) or None,
+        **_teacher(values),
     ).validate()
+
+
+def _teacher(values: Mapping[str, Any]) -> dict[str, Any]:
+    teacher = values.get("train_teacher") or NO_TEACHER
+    if teacher == NO_TEACHER:
+        return {}
+    return {"teacher": str(teacher), "distill_copies": int(values.get("train_distill_copies", 12))}
 
 
 # --------------------------------------------------------------------------- the estimate
@@ -122,7 +149,8 @@ def estimate(settings: dict, n_rows: int, *, busy: bool) -> Estimate:
     measured = speed.cached_probe(settings)
     if measured is not None:
         n_val = math.ceil(float(settings["val_fraction"]) * n_rows)
-        return Estimate(speed.estimate_seconds(settings, n_rows - n_val, n_val, measured), measured)
+        views = 1 + int(settings.get("distill_copies") or 0) if settings.get("teacher") else 1
+        return Estimate(speed.estimate_seconds(settings, (n_rows - n_val) * views, n_val, measured), measured)
     lock, running = _probes()
     key = speed.probe_key(settings)
     with lock:

@@ -16,7 +16,7 @@ import pytest
 from app_support import app, chart_keys, in_app, page_file
 from streamlit.testing.v1 import AppTest
 
-from core import jobs, registry, runs, speed, status, training
+from core import distill, jobs, registry, runs, speed, status, training
 from studio import guards, visitor
 from studio import training_ui as ui
 
@@ -142,6 +142,62 @@ def test_unsafe_model_name_is_refused_before_anything_starts(measured, no_stray_
     assert any("invalid model name '../outside'" in e for e in _texts(at.error))
     assert runs.list_runs() == []
     assert not any(p.is_dir() for p in measured.models.iterdir())
+
+
+def test_a_teacher_gives_a_student_its_epochs_and_says_which_validation_digits(measured, save_forest,
+                                                                                    sample_train):
+    sample = datasets_fingerprint()
+    _fake_run("good", arch="dr-sep", status="done", metrics={"val_accuracy": 0.99},
+              data={"fingerprint": "another-file"})
+    _fake_run("better", arch="ensemble", kind="ensemble", status="done", metrics={"val_accuracy": 0.995},
+              data={"fingerprint": sample, "split": {"val_fraction": 0.2, "seed": 7}})
+    _fake_run("busy", arch="dr-sep", status="running", metrics={"val_accuracy": 0.999})
+    for name in ("good", "better", "busy"):
+        (registry.model_dir(name) / registry.KERAS_FILE).write_bytes(b"not read by this page")
+    save_forest("trees", sample_train.images[:100], sample_train.labels[:100], val_accuracy=0.999)
+    at = app("Train").run()
+    assert not at.exception
+    teacher = at.selectbox(key="train_teacher")
+    assert teacher.options == [ui.NO_TEACHER, "better", "good"]  # Keras models that ended, best first
+    assert at.number_input(key="train_distill_copies").disabled
+
+    teacher.set_value("good").run()
+    assert not at.exception
+    assert at.number_input(key="train_epochs").value == distill.EPOCHS  # each digit 13 times an epoch
+    assert not at.number_input(key="train_distill_copies").disabled
+    captions = "".join(c.value for c in at.caption)
+    assert "🎓 Good was not trained on train.csv.gz with a recorded split" in captions
+    estimate = next(c.value for c in at.caption if "About **" in c.value)
+    assert f"{distill.EPOCHS} epochs at" in estimate
+
+    at.selectbox(key="train_teacher").set_value("better").run()
+    kept = "🎓 Validation digits: better's (20% of train.csv.gz, split seed 7)"
+    assert any(kept in c.value for c in at.caption)
+    config = ui.build_config(at.session_state).with_teacher_split(sample, "train.csv.gz")[0]
+    assert (config.teacher, config.distill_copies, config.val_fraction, config.split_seed) == (
+        "better", 12, 0.2, 7)
+
+    at.selectbox(key="train_teacher").set_value(ui.NO_TEACHER).run()
+    assert at.number_input(key="train_epochs").value == 30  # back to the architecture's own
+    assert not any(c.value.startswith("🎓") for c in at.caption)
+
+
+def datasets_fingerprint() -> str:
+    """The fingerprint of the training file the page uses here (the committed sample)."""
+    from core import data
+
+    return data.load_train().fingerprint
+
+
+def test_a_students_estimate_counts_every_warped_copy():
+    plain = training.TrainConfig(arch="mlp", epochs=3, batch_size=100).resolved()
+    student = training.TrainConfig(arch="mlp", epochs=3, batch_size=100, teacher="t",
+                                   distill_copies=4).resolved()
+    for settings in (plain, student):
+        speed.remember(settings, {"images_per_s": 100.0, "start_up_s": 5.0, "param_count": 1})
+    with_copies = ui.estimate(student, 1000, busy=False).seconds
+    alone = ui.estimate(plain, 1000, busy=False).seconds
+    assert with_copies - alone == pytest.approx(3 * 4 * 900 / 100)  # 4 more views of 900 training digits
 
 
 # --------------------------------------------------------------------------- a whole job
