@@ -90,7 +90,10 @@ class TrainConfig:
 
             taught = {"epochs": distill.EPOCHS, "distill_copies": distill.COPIES,
                       "distill_alpha": distill.ALPHA, "distill_temperature": distill.TEMPERATURE}
-        return {**arch.defaults, **taught, **values}
+        settings = {**arch.defaults, **taught, **values}
+        if self.teacher is not None:  # its digits are warped before training, never inside the model
+            settings["augment"] = False
+        return settings
 
     def with_teacher_split(self, fingerprint: str, file_name: str) -> tuple[TrainConfig, str | None]:
         """A student keeps its teacher's validation split when both learn from the file with this
@@ -214,7 +217,8 @@ def compiled_model(settings: dict, *, steps_per_epoch: int):
     import keras
 
     keras.utils.set_random_seed(int(settings["seed"]))
-    # A student's digits are warped once before training (`core.distill`): no warp inside the model.
+    # A student's digits are warped once before training (`core.distill`): no warp inside the model
+    # (its settings say augment False; a run recorded before they did is treated the same).
     augment = bool(settings.get("augment", False)) and not settings.get("teacher")
     model = models.build(settings["arch"], augment=augment,
                          augment_strength=float(settings.get("augment_strength", 1.0)))

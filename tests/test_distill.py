@@ -50,6 +50,8 @@ def test_settings_a_student_gets_and_those_refused():
     assert settings["epochs"] == distill.EPOCHS and settings["distill_copies"] == distill.COPIES
     assert settings["distill_alpha"] == distill.ALPHA
     assert settings["distill_temperature"] == distill.TEMPERATURE
+    assert settings["augment"] is False  # the warped copies are made before training, not in the model
+    assert TrainConfig(arch="dr-sep", teacher="t", augment=True).resolved()["augment"] is False
     assert TrainConfig(arch="dr-sep", teacher="t", epochs=3).resolved()["epochs"] == 3  # asked for: kept
     assert TrainConfig(arch="dr-sep").resolved()["epochs"] == 30  # no teacher: the architecture's own
     with pytest.raises(ValueError, match="need a teacher"):
