@@ -155,6 +155,8 @@ def test_a_teacher_gives_a_student_its_epochs_and_says_which_validation_digits(m
     for name in ("good", "better", "busy"):
         (registry.model_dir(name) / registry.KERAS_FILE).write_bytes(b"not read by this page")
     save_forest("trees", sample_train.images[:100], sample_train.labels[:100], val_accuracy=0.999)
+    student = training.TrainConfig(arch="dr-cnn", teacher="good").resolved()  # augment off: its own probe
+    speed.remember(student, {"images_per_s": 1000.0, "start_up_s": 5.0, "param_count": 1234})
     at = app("Train").run()
     assert not at.exception
     teacher = at.selectbox(key="train_teacher")
