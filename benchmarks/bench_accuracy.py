@@ -8,12 +8,17 @@ seconds, training images/s (mean over epochs, from the run's history) and the jo
 Then per architecture the mean and spread over seeds; with two architectures, the ratio of their
 times and the difference of their accuracies (as the recipe issue asks: ours vs `kaggle-cnn`);
 with `--ensemble`, the ensemble of each architecture's seeds (`python -m core ensemble`) scored
-on the same holdout.
+on the same holdout. `--tta` scores every model and ensemble a second time with test-time
+augmentation (`python -m core evaluate --tta`). `--reuse` (with `--keep`) scores a model already in
+that folder, trained earlier by the same command (same file, architecture, seed and epochs),
+instead of training it again: its line gives the training time its run recorded.
 
     python benchmarks/bench_accuracy.py              # dr-cnn, seeds 0,1,2: 42k file -> 18k holdout
     python benchmarks/bench_accuracy.py --arch dr-v --arch kaggle-cnn --seeds 0
     python benchmarks/bench_accuracy.py --data data/sample/train.csv.gz --arch dr-v --seeds 0,1,2 --ensemble
     python benchmarks/bench_accuracy.py --quick                       # smoke run: 2 epochs, small slices
+    python benchmarks/bench_accuracy.py --arch dr-sep --seeds 0,1,2,3,4 --epochs 20 --keep DIR --reuse \
+        --ensemble --tta
 
 Defaults: training file `../shared/data/mnist-train-42k.csv.gz`, holdout
 `../shared/data/mnist-holdout-18k.csv.gz` (in neither training file; never used to choose
@@ -28,6 +33,7 @@ import csv
 import gzip
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -53,9 +59,9 @@ def run(cmd: list[str], env: dict, log: Path) -> tuple[int, float, float, float]
     return (os.waitstatus_to_exitcode(status), wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
-def evaluate(name: str, holdout: Path, env: dict, log: Path) -> dict:
-    out = subprocess.run([sys.executable, "-m", "core", "evaluate", "--data", str(holdout), "--model", name],
-                         cwd=ROOT, env=env, capture_output=True, text=True)
+def evaluate(name: str, holdout: Path, env: dict, log: Path, *, tta: bool = False) -> dict:
+    cmd = [sys.executable, "-m", "core", "evaluate", "--data", str(holdout), "--model", name]
+    out = subprocess.run(cmd + (["--tta"] if tta else []), cwd=ROOT, env=env, capture_output=True, text=True)
     with open(log, "a") as f:
         f.write(out.stderr)
     if out.returncode != 0:
@@ -71,6 +77,28 @@ def history_speed(models_dir: Path, name: str) -> tuple[float | None, int | None
     speeds = [float(r["images_per_s"]) for r in rows if r.get("images_per_s")]
     meta = json.loads((folder / "meta.json").read_text())
     return (statistics.mean(speeds) if speeds else None), meta.get("best_epoch")
+
+
+def kept_run(
+    models_dir: Path, name: str, train: Path, arch: str, seed: int, epochs: int | None
+) -> dict | None:
+    """The meta of model `name` if an earlier run of this command finished it on the same file with
+    the same architecture, seed and epochs; None when there is none. Another recipe under the same
+    name is refused: scoring it would print the wrong recipe's figure."""
+    path = models_dir / name / "meta.json"
+    if not path.is_file():
+        return None
+    meta = json.loads(path.read_text())
+    params = meta.get("params") or {}
+    same = (meta.get("status") == "done" and (meta.get("data") or {}).get("path") == str(train)
+            and params.get("arch") == arch and params.get("seed") == seed
+            and (epochs is None or params.get("epochs") == epochs))
+    if not same:
+        data_path = (meta.get("data") or {}).get("path")
+        raise SystemExit(f"{path.parent} holds another run (arch {params.get('arch')}, "
+                         f"seed {params.get('seed')}, epochs {params.get('epochs')}, data {data_path}): "
+                         "remove it or choose another --keep folder")
+    return meta
 
 
 def slice_csv(src: Path, dst: Path, rows: int) -> Path:
@@ -102,6 +130,11 @@ def main() -> None:
     p.add_argument("--keep", type=Path,
                    help="work in this folder and keep it (models, their signing key, the log) instead of "
                         "a temporary one: to reuse the models, e.g. as ensemble members")
+    p.add_argument("--tta", action="store_true",
+                   help="also score every model and ensemble with test-time augmentation")
+    p.add_argument("--reuse", action="store_true",
+                   help="with --keep: score models an earlier run of this command left there instead of "
+                        "training them again")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 2 epochs on 2,000 rows, 2,000 holdout digits")
     args = p.parse_args()
@@ -112,6 +145,8 @@ def main() -> None:
     for path in (args.data, args.holdout):
         if not path.is_file():
             raise SystemExit(f"{path} is missing (the shared data sits beside the repository)")
+    if args.reuse and not args.keep:
+        raise SystemExit("--reuse needs --keep DIR: the folder whose models to score again")
     benchkit.cleanup_on_exit()
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
@@ -131,38 +166,53 @@ def main() -> None:
         print(f"start: {benchkit.machine_line()}", flush=True)
         summary: dict[str, dict] = {}
         for arch in archs:
-            names, accs, walls = [], [], []
+            names, accs, walls, tta_accs = [], [], [], []
             for seed in seeds:
                 name = f"acc-{arch}-s{seed}"
-                cmd = ["train", "--data", str(train), "--arch", arch, "--seed", str(seed), "--name", name,
-                       "--quiet"]
-                if epochs:
-                    cmd += ["--epochs", str(epochs)]
-                code, wall, cpu, rss = run(cmd, env, log)
-                if code != 0:
-                    raise SystemExit(f"training {name} failed (exit {code}); see the log lines above:\n"
-                                     + "\n".join(log.read_text().splitlines()[-5:]))
+                kept = kept_run(models_dir, name, train, arch, seed, epochs) if args.reuse else None
+                if kept is None:
+                    cmd = ["train", "--data", str(train), "--arch", arch, "--seed", str(seed), "--name", name,
+                           "--quiet"]
+                    if epochs:
+                        cmd += ["--epochs", str(epochs)]
+                    code, wall, cpu, rss = run(cmd, env, log)
+                    if code != 0:
+                        raise SystemExit(f"training {name} failed (exit {code}); see the log lines above:\n"
+                                         + "\n".join(log.read_text().splitlines()[-5:]))
+                    cost = f"wall {wall:,.0f} s, CPU {cpu:,.0f} s, peak RSS {rss:,.0f} MB"
+                else:
+                    wall = float(kept.get("training_time_s") or 0.0)
+                    cost = f"trained earlier ({kept.get('ended_at')}): {wall:,.0f} s by its own clock"
                 ev = evaluate(name, holdout, env, log)
                 speed, best = history_speed(models_dir, name)
-                print(line(f"{arch} seed {seed}", ev,
-                           f"best epoch {best}; wall {wall:,.0f} s, CPU {cpu:,.0f} s, "
-                           f"{speed:,.0f} images/s, peak RSS {rss:,.0f} MB"), flush=True)
+                print(line(f"{arch} seed {seed}", ev, f"best epoch {best}; {cost}, {speed:,.0f} images/s"),
+                      flush=True)
+                if args.tta:
+                    tta = evaluate(name, holdout, env, log, tta=True)
+                    tta_accs.append(tta["accuracy"])
+                    print(line("  with TTA", tta, ""), flush=True)
                 names.append(name)
                 accs.append(ev["accuracy"])
                 walls.append(wall)
-            spread = statistics.stdev(accs) if len(accs) > 1 else 0.0
+            for label, values in (("", accs), (" with TTA", tta_accs)):
+                if values:
+                    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+                    print(f"{arch}{label}: mean holdout accuracy {statistics.mean(values):.2%} "
+                          f"(sd {spread:.2%}, min {min(values):.2%}, max {max(values):.2%}) "
+                          f"over {len(values)} seed(s); "
+                          f"mean time {statistics.mean(walls):,.0f} s", flush=True)
             summary[arch] = {"mean": statistics.mean(accs), "wall": statistics.mean(walls)}
-            print(f"{arch}: mean holdout accuracy {statistics.mean(accs):.2%} (sd {spread:.2%}, "
-                  f"min {min(accs):.2%}, max {max(accs):.2%}) over {len(accs)} seed(s); "
-                  f"mean wall {statistics.mean(walls):,.0f} s", flush=True)
             if args.ensemble and len(names) > 1:
-                combined = f"acc-{arch}-ensemble"
+                combined = f"acc-{arch}-ensemble-{len(names)}"
+                shutil.rmtree(models_dir / combined, ignore_errors=True)  # this run's own, made again
                 code, *_ = run(["ensemble", "--members", ",".join(names), "--name", combined, "--quiet"],
                                env, log)
                 if code != 0:
                     raise SystemExit(f"making the ensemble {combined} failed (exit {code})")
                 scored = evaluate(combined, holdout, env, log)
                 print(line(f"{arch} ensemble of {len(names)}", scored, ""), flush=True)
+                if args.tta:
+                    print(line("  with TTA", evaluate(combined, holdout, env, log, tta=True), ""), flush=True)
         if len(archs) == 2:
             (a, sa), (b, sb) = summary.items()
             print(f"{a} vs {b}: accuracy {100 * (sa['mean'] - sb['mean']):+.2f} points, "

@@ -50,7 +50,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ds = common.dataset(args.data, labelled=True)
     with common.filtered_stderr():
         model = prediction.load(args.model)
-    print(json.dumps(evaluation.evaluate_model(model, ds)))
+    print(json.dumps(evaluation.evaluate_model(model, ds, tta=args.tta)))
     return 0
 
 
@@ -85,4 +85,6 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="metrics of a model on a labelled CSV, as JSON")
     p.add_argument("--data", required=True)
     p.add_argument("--model")
+    p.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: average each digit over a few rotated views, as Submit can")
     p.set_defaults(func=cmd_evaluate)

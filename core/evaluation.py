@@ -283,14 +283,18 @@ def evaluate(labels: np.ndarray, proba: np.ndarray, *, n_bins: int = DEFAULT_BIN
     )
 
 
-def evaluate_model(model: Any, ds: data_mod.Dataset, *, n_bins: int = DEFAULT_BINS) -> dict[str, Any]:
+def evaluate_model(
+    model: Any, ds: data_mod.Dataset, *, n_bins: int = DEFAULT_BINS, tta: bool = False
+) -> dict[str, Any]:
     """Evaluate a `prediction.Predictor` on the digits of `ds` it never trained on -> plain dict.
 
     On the model's own training data that is its validation split; on other data, the rows
     that are not among its training digits. A `warning` says when rows were left out for that.
+    With `tta` each digit is predicted over `prediction.TTA_VIEWS`, as Submit does with its toggle:
+    the figure that says whether the toggle is worth its extra passes.
     """
     rows = unseen_rows(model.meta, ds)
-    proba = prediction.predict_proba(model, ds.images, rows=rows.indices)
+    proba = prediction.predict_proba(model, ds.images, rows=rows.indices, tta=tta)
     result = evaluate(ds.labels[rows.indices], proba, n_bins=n_bins)
     warning = None
     if rows.kind == KIND_VALIDATION:
@@ -308,6 +312,7 @@ def evaluate_model(model: Any, ds: data_mod.Dataset, *, n_bins: int = DEFAULT_BI
         "data": ds.name,
         "data_fingerprint": ds.fingerprint,
         "evaluated_on": rows.kind,
+        "tta": tta,
         "n_total": ds.n,
         **result.summary(),
         "warning": warning,

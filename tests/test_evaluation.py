@@ -256,6 +256,25 @@ def test_cli_evaluate_prints_json(tmp_dirs, sample_subset, sample_train, capsys)
     assert out["n"] == 100 and "50 of the 150 digits" in out["warning"]
 
 
+def test_cli_evaluate_tta_scores_the_rotated_views(tmp_dirs, sample_subset, sample_train, capsys):
+    from core import cli
+
+    _save_forest(sample_subset, "rf")
+    fresh = kaggle_csv.write_kaggle_csv(tmp_dirs.data / "fresh.csv", sample_train.images[600:900],
+                                        sample_train.labels[600:900])
+    assert cli.main(["evaluate", "--data", str(fresh), "--model", "rf"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert cli.main(["evaluate", "--data", str(fresh), "--model", "rf", "--tta"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    model = prediction.load("rf")
+    want = evaluation.evaluate(sample_train.labels[600:900],
+                               prediction.predict_proba(model, sample_train.images[600:900], tta=True))
+    assert (plain["tta"], out["tta"]) == (False, True)
+    assert out["accuracy"] == pytest.approx(want.accuracy)
+    assert out["log_loss"] == pytest.approx(want.log_loss)
+    assert out["log_loss"] != pytest.approx(plain["log_loss"])  # the views really were averaged
+
+
 def test_cli_evaluate_bad_input_is_one_line(tmp_dirs, capsys):
     from core import cli
 

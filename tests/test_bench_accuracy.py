@@ -1,0 +1,51 @@
+"""The accuracy benchmark's `--reuse`: an earlier run's model is scored again only when it is the
+same recipe; another recipe under the same name is refused rather than reported as this one."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import bench_accuracy  # noqa: E402
+
+
+def _kept(models: Path, name: str, **changes) -> Path:
+    meta = {"status": "done", "data": {"path": "/data/train.csv.gz"}, "training_time_s": 1050.4,
+            "params": {"arch": "dr-sep", "seed": 3, "epochs": 20}}
+    for key, value in changes.items():
+        if key in meta["params"]:
+            meta["params"][key] = value
+        else:
+            meta[key] = value
+    (models / name).mkdir(parents=True)
+    (models / name / "meta.json").write_text(json.dumps(meta))
+    return models / name
+
+
+def test_reuse_finds_the_same_recipe_and_nothing_else(tmp_path):
+    train = Path("/data/train.csv.gz")
+    assert bench_accuracy.kept_run(tmp_path, "acc-dr-sep-s3", train, "dr-sep", 3, 20) is None
+    _kept(tmp_path, "acc-dr-sep-s3")
+    meta = bench_accuracy.kept_run(tmp_path, "acc-dr-sep-s3", train, "dr-sep", 3, 20)
+    assert meta["training_time_s"] == 1050.4
+    # Without --epochs the recipe's own epochs are whatever the run used.
+    assert bench_accuracy.kept_run(tmp_path, "acc-dr-sep-s3", train, "dr-sep", 3, None) is not None
+
+
+@pytest.mark.parametrize("changes, args", [
+    ({"epochs": 30}, ("dr-sep", 3, 20)),
+    ({"seed": 4}, ("dr-sep", 3, 20)),
+    ({"status": "failed"}, ("dr-sep", 3, 20)),
+    ({"data": {"path": "/data/other.csv"}}, ("dr-sep", 3, 20)),
+], ids=["epochs", "seed", "unfinished", "other-file"])
+def test_reuse_refuses_another_recipe_under_the_same_name(tmp_path, changes, args):
+    folder = _kept(tmp_path, "acc-dr-sep-s3", **changes)
+    refused = "holds another run.*remove it or choose another --keep folder"
+    with pytest.raises(SystemExit, match=refused) as exc:
+        bench_accuracy.kept_run(tmp_path, "acc-dr-sep-s3", Path("/data/train.csv.gz"), *args)
+    assert str(folder) in str(exc.value)
