@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core import eval_rows, evaluation, registry
+from core import eval_rows, evaluation, prediction, registry
 from core.charts import evaluation as charts
 from studio import datasets, guards, model_cache, tables
 from studio import evaluation_cache as cache
@@ -26,7 +26,7 @@ if st.session_state.get("eval_model") not in names:
     wanted = st.query_params.get("model")
     st.session_state["eval_model"] = wanted if wanted in names else names[0]
 
-c1, c2 = st.columns([2, 3])
+c1, c2, c3 = st.columns([2, 3, 1.4])
 name = c1.selectbox("Model", names, key="eval_model", format_func=lambda n: model_cache.label(infos[n]))
 st.query_params["model"] = name
 
@@ -38,6 +38,11 @@ with guards.data_guard():
 sources = [DATA_TRAIN] + ([DATA_TEST] if test is not None and answers is not None else [])
 which = c2.radio("Evaluate on", sources, key="eval_data", horizontal=True)
 ds = evaluation.with_answers(test, answers) if which == DATA_TEST else train
+VIEWS = prediction.TTA_VIEWS
+tta = c3.toggle("Test-time augmentation", key="eval_tta",
+                help=f"Read each digit {len(VIEWS)} ways ({', '.join(VIEWS)}) and "
+                     "average the probabilities, as Submit's toggle does: it costs that many predictions, "
+                     "and this page shows what it gains.")
 
 version = cache.model_version(name)
 try:
@@ -48,8 +53,8 @@ except ValueError as exc:
 if rows.refusal:
     st.error(f"{name} cannot be evaluated on {ds.name}: {rows.refusal}.")
     st.stop()
-cache.predict_with_progress(name, version, ds.fingerprint, ds)
-ev = cache.evaluate(name, version, ds.fingerprint, ds)
+cache.predict_with_progress(name, version, ds.fingerprint, ds, tta=tta)
+ev = cache.evaluate(name, version, ds.fingerprint, ds, tta)
 evaluated = rows.indices  # rows of the evaluated digits, in the order of ev.labels / ev.proba (no copy)
 
 m = st.columns(5)
@@ -66,7 +71,8 @@ m[3].metric("Mistakes", f"{ev.n_errors:,}")
 m[4].metric("Digits evaluated", f"{ev.n:,}")
 recorded = infos[name].val_accuracy if name in infos else None
 st.caption(
-    f"Evaluated on {rows.note}."
+    f"Evaluated on {rows.note}"
+    + (f", each read {len(prediction.TTA_VIEWS)} ways (test-time augmentation)." if tta else ".")
     + (f" Validation accuracy recorded at training time: {recorded:.2%}." if recorded is not None
        and rows.kind == eval_rows.KIND_VALIDATION else "")
 )
@@ -200,7 +206,7 @@ with tabs[5]:
                 st.warning("These models have no unseen digit in common: no fair comparison is possible.")
             else:
                 st.caption(eval_rows.explain_common_rows(usable, common, ds.name))
-                probas = ui.aligned_predictions(usable, common, ds)
+                probas = ui.aligned_predictions(usable, common, ds, tta=tta)
                 labels = ds.labels[common]
                 table = evaluation.compare(labels, probas, {n: infos[n].meta for n in probas})
                 st.plotly_chart(charts.comparison_figure(table), key="eval_compare_chart")

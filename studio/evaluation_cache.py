@@ -1,9 +1,9 @@
 """Cached Evaluate-page work: which digits a model may be scored on, its predictions, its metrics.
 
-Keyed by (model name, model file version, dataset fingerprint): a model predicts a given set of
-digits once, whoever asks; the predictions are also kept in the cache folder, so a restarted
-server does not predict them again. The dataset and model travel as unhashed `_` arguments,
-so Streamlit never hashes megabytes of pixels.
+Keyed by (model name, model file version, dataset fingerprint, TTA): a model predicts a given set
+of digits once per way of predicting, whoever asks; the predictions are also kept in the cache
+folder, so a restarted server does not predict them again. The dataset and model travel as
+unhashed `_` arguments, so Streamlit never hashes megabytes of pixels.
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ def unseen_rows(name: str, version: int, fingerprint: str, _ds: data.Dataset) ->
     )
 
 
-def _saved_predictions_path(name: str, version: int, fingerprint: str) -> Path:
+def _saved_predictions_path(name: str, version: int, fingerprint: str, tta: bool = False) -> Path:
     # '@' cannot occur in a model name, so one model's files never match another's pattern.
-    return paths.cache_dir() / "predictions" / f"{registry.validate_name(name)}@{version}@{fingerprint}.npy"
+    views = f"{fingerprint}-tta" if tta else fingerprint
+    return paths.cache_dir() / "predictions" / f"{registry.validate_name(name)}@{version}@{views}.npy"
 
 
 def _read_saved(path: Path, n: int) -> np.ndarray | None:
@@ -63,8 +64,8 @@ def _save(path: Path, proba: np.ndarray) -> None:
     np.save(buf, proba, allow_pickle=False)
     try:
         paths.write_atomic(path, buf.getvalue())
-        name, _, fingerprint = path.stem.split("@")
-        for old in path.parent.glob(f"{name}@*@{fingerprint}.npy"):  # older versions of this model
+        name, _, views = path.stem.split("@")
+        for old in path.parent.glob(f"{name}@*@{views}.npy"):  # older versions of this model
             if old != path:
                 old.unlink(missing_ok=True)
     except OSError:
@@ -106,20 +107,21 @@ def _store() -> _Store:
     return _Store()
 
 
-def has_predictions(name: str, version: int, fingerprint: str) -> bool:
+def has_predictions(name: str, version: int, fingerprint: str, tta: bool = False) -> bool:
     """Whether `predictions` will answer at once (in memory or on disk)."""
-    key = (name, version, fingerprint)
+    key = (name, version, fingerprint, tta)
     return _store().get(key) is not None or _saved_predictions_path(*key).is_file()
 
 
 def predictions(
     name: str, version: int, fingerprint: str, ds: data.Dataset,
-    *, progress: Callable[[int, int], None] | None = None,
+    *, tta: bool = False, progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Probabilities `(m, 10) float32` (read-only) of model `name` for its unseen rows of the data:
-    from memory, else from the disk cache, else predicted a chunk at a time, calling
-    `progress(done, total)` after each (then kept in both)."""
-    key = (name, version, fingerprint)
+    """Probabilities `(m, 10) float32` (read-only) of model `name` for its unseen rows of the data
+    (with `tta`, averaged over `prediction.TTA_VIEWS`, as Submit's toggle does): from memory, else
+    from the disk cache, else predicted a chunk at a time, calling `progress(done, total)` after
+    each (then kept in both)."""
+    key = (name, version, fingerprint, tta)
     store = _store()
     proba = store.get(key)
     if proba is not None:
@@ -133,16 +135,18 @@ def predictions(
         proba = _read_saved(path, rows.n)
         if proba is None:
             model = model_cache.load(name)
-            proba = prediction.predict_proba(model, ds.images, rows=rows.indices, progress=progress)
+            proba = prediction.predict_proba(model, ds.images, rows=rows.indices, tta=tta, progress=progress)
             _save(path, proba)
         store.put(key, proba)
         return proba
 
 
-def predict_with_progress(name: str, version: int, fingerprint: str, ds: data.Dataset) -> np.ndarray:
+def predict_with_progress(
+    name: str, version: int, fingerprint: str, ds: data.Dataset, *, tta: bool = False
+) -> np.ndarray:
     """`predictions`, with a progress bar and time left on the page while it has to predict."""
-    if has_predictions(name, version, fingerprint):
-        return predictions(name, version, fingerprint, ds)
+    if has_predictions(name, version, fingerprint, tta):
+        return predictions(name, version, fingerprint, ds, tta=tta)
     bar = st.progress(0.0, text=f"Loading {name} to predict the evaluation digits…")
     first: list[tuple[float, int]] = []  # the time and count at the first report: loading left out
 
@@ -153,11 +157,12 @@ def predict_with_progress(name: str, version: int, fingerprint: str, ds: data.Da
         t1, d1 = first[0]
         left = (now - t1) / (done - d1) * (total - done) if done > d1 else None
         eta = f" — about {left:.0f} s left" if left is not None else ""
-        bar.progress(done / total, text=f"{name}: predicting {done:,} of {total:,} digits "
+        views = f" × {len(prediction.TTA_VIEWS)} views" if tta else ""
+        bar.progress(done / total, text=f"{name}: predicting {done:,} of {total:,} digits{views} "
                                         f"(once per model and data){eta}")
 
     try:
-        proba = predictions(name, version, fingerprint, ds, progress=report)
+        proba = predictions(name, version, fingerprint, ds, tta=tta, progress=report)
     finally:
         bar.empty()
     model_cache.show_notice(model_cache.load(name))  # loaded (and cached) to predict just now
@@ -165,8 +170,11 @@ def predict_with_progress(name: str, version: int, fingerprint: str, ds: data.Da
 
 
 @st.cache_data(show_spinner="Computing the metrics…", max_entries=16)
-def evaluate(name: str, version: int, fingerprint: str, _ds: data.Dataset) -> evaluation.Evaluation:
+def evaluate(
+    name: str, version: int, fingerprint: str, _ds: data.Dataset, tta: bool = False
+) -> evaluation.Evaluation:
     """Every metric of model `name` on its unseen rows of the data (call `predict_with_progress`
     first so that the predicting, if any, shows a progress bar: nothing is drawn in here)."""
     rows = unseen_rows(name, version, fingerprint, _ds)
-    return evaluation.evaluate(_ds.labels[rows.indices], predictions(name, version, fingerprint, _ds))
+    proba = predictions(name, version, fingerprint, _ds, tta=tta)
+    return evaluation.evaluate(_ds.labels[rows.indices], proba)

@@ -81,10 +81,11 @@ def compared_rows(
 
 
 def aligned_predictions(
-    rows: Mapping[str, eval_rows.EvalRows], common: np.ndarray, ds: data.Dataset
+    rows: Mapping[str, eval_rows.EvalRows], common: np.ndarray, ds: data.Dataset, *, tta: bool = False
 ) -> dict[str, np.ndarray]:
     """Each model's probabilities `(len(common), 10)` on the `common` rows, row i of each being
-    digit `common[i]` (predicted, with a progress bar, if not cached yet)."""
-    probas = {name: cache.predict_with_progress(name, cache.model_version(name), ds.fingerprint, ds)
+    digit `common[i]` (predicted, with a progress bar, if not cached yet; with `tta`, over the
+    test-time views, as the rest of the page then is)."""
+    probas = {name: cache.predict_with_progress(name, cache.model_version(name), ds.fingerprint, ds, tta=tta)
               for name in rows}
     return eval_rows.on_common_rows(rows, probas, common)

@@ -85,6 +85,29 @@ def test_metrics_are_those_of_the_validation_split(env):
     np.testing.assert_allclose(np.load(saved[0]), want.proba, atol=1e-6)
 
 
+def test_tta_toggle_scores_the_rotated_views_and_keeps_both(env):
+    """With the toggle on, every number is that of the probabilities averaged over the TTA views
+    (what Submit would write); both sets of predictions stay saved, neither replaces the other."""
+    model = prediction.load("tiny-mlp")
+    images, labels = eval_rows.validation_set(model.meta, env["ds"])
+    want = evaluation.evaluate(labels, prediction.predict_proba(model, images, tta=True))
+    plain = expected("tiny-mlp", env["ds"])
+    assert want.log_loss != pytest.approx(plain.log_loss)  # the views change the probabilities
+    assert metrics(run_page())["Log loss"] == f"{plain.log_loss:.4f}"
+    at = run_page(eval_tta=True)
+    assert not at.exception
+    assert metrics(at)["Log loss"] == f"{want.log_loss:.4f}"
+    assert metrics(at)["Accuracy"] == f"{want.accuracy:.2%}"
+    assert f"each read {len(prediction.TTA_VIEWS)} ways (test-time augmentation)" in at.caption[0].value
+    saved = sorted(p.name for p in (env["cache"] / "predictions").glob("tiny-mlp@*.npy"))
+    assert len(saved) == 2 and sum(n.endswith("-tta.npy") for n in saved) == 1, saved
+    at = run_page(eval_tta=True, eval_tab="Compare models")
+    table = at.dataframe[0].value.set_index("model")
+    assert table.loc["tiny-mlp", "log loss"] == pytest.approx(want.log_loss, abs=1e-5)
+    assert metrics(run_page())["Log loss"] == f"{plain.log_loss:.4f}"  # off again: the plain figures
+    assert len(list((env["cache"] / "predictions").glob("tiny-mlp@*.npy"))) == 2
+
+
 def test_pair_picker_shows_that_cell_with_probabilities(env):
     want = expected("tiny-mlp", env["ds"])
     t, p, count = evaluation.confusion_pairs(want.confusion)[0]
