@@ -26,7 +26,7 @@ if st.session_state.get("eval_model") not in names:
     wanted = st.query_params.get("model")
     st.session_state["eval_model"] = wanted if wanted in names else names[0]
 
-c1, c2, c3 = st.columns([2, 3, 1.4])
+c1, c2 = st.columns([2, 3])
 name = c1.selectbox("Model", names, key="eval_model", format_func=lambda n: model_cache.label(infos[n]))
 st.query_params["model"] = name
 
@@ -39,7 +39,7 @@ sources = [DATA_TRAIN] + ([DATA_TEST] if test is not None and answers is not Non
 which = c2.radio("Evaluate on", sources, key="eval_data", horizontal=True)
 ds = evaluation.with_answers(test, answers) if which == DATA_TEST else train
 VIEWS = prediction.TTA_VIEWS
-tta = c3.toggle("Test-time augmentation", key="eval_tta",
+tta = c2.toggle("Test-time augmentation", key="eval_tta",
                 help=f"Read each digit {len(VIEWS)} ways ({', '.join(VIEWS)}) and "
                      "average the probabilities, as Submit's toggle does: it costs that many predictions, "
                      "and this page shows what it gains.")
