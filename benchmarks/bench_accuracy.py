@@ -169,7 +169,8 @@ def main() -> None:
             names, accs, walls, tta_accs = [], [], [], []
             for seed in seeds:
                 name = f"acc-{arch}-s{seed}"
-                kept = kept_run(models_dir, name, train, arch, seed, epochs) if args.reuse else None
+                wanted = epochs or models.get_architecture(arch).defaults.get("epochs")
+                kept = kept_run(models_dir, name, train, arch, seed, wanted) if args.reuse else None
                 if kept is None:
                     cmd = ["train", "--data", str(train), "--arch", arch, "--seed", str(seed), "--name", name,
                            "--quiet"]

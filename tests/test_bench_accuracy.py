@@ -33,8 +33,9 @@ def test_reuse_finds_the_same_recipe_and_nothing_else(tmp_path):
     _kept(tmp_path, "acc-dr-sep-s3")
     meta = bench_accuracy.kept_run(tmp_path, "acc-dr-sep-s3", train, "dr-sep", 3, 20)
     assert meta["training_time_s"] == 1050.4
-    # Without --epochs the recipe's own epochs are whatever the run used.
-    assert bench_accuracy.kept_run(tmp_path, "acc-dr-sep-s3", train, "dr-sep", 3, None) is not None
+    # A forest has no epochs (None): its finished run with the same seed is the recipe.
+    _kept(tmp_path, "acc-random-forest-s0", arch="random-forest", seed=0, epochs=None)
+    assert bench_accuracy.kept_run(tmp_path, "acc-random-forest-s0", train, "random-forest", 0, None)
 
 
 @pytest.mark.parametrize("changes, args", [
