@@ -112,6 +112,18 @@ def slice_csv(src: Path, dst: Path, rows: int) -> Path:
     return dst
 
 
+def score_ensemble(combined: str, members: list[str], label: str, holdout: Path, env: dict, log: Path, *,
+                   tta: bool) -> None:
+    """Save `members` as one averaging model called `combined` and print its holdout line(s)."""
+    shutil.rmtree(Path(env["DRS_MODELS_DIR"]) / combined, ignore_errors=True)  # this run's own, made again
+    code, *_ = run(["ensemble", "--members", ",".join(members), "--name", combined, "--quiet"], env, log)
+    if code != 0:
+        raise SystemExit(f"making the ensemble {combined} failed (exit {code})")
+    print(line(label, evaluate(combined, holdout, env, log), ""), flush=True)
+    if tta:
+        print(line("  with TTA", evaluate(combined, holdout, env, log, tta=True), ""), flush=True)
+
+
 def line(label: str, ev: dict, extra: str) -> str:
     lo, hi = ev["accuracy_95"]
     return (f"{label:<22} holdout {ev['accuracy']:.2%} [{lo:.2%}-{hi:.2%}] on {ev['n']:,} "
@@ -127,6 +139,9 @@ def main() -> None:
     p.add_argument("--epochs", type=int, help="override the recipe's epochs")
     p.add_argument("--ensemble", action="store_true",
                    help="also score the ensemble of each architecture's seeds")
+    p.add_argument("--mixed", action="store_true",
+                   help="also score the ensemble of every model this run trained, all architectures "
+                        "together (members that make different mistakes)")
     p.add_argument("--keep", type=Path,
                    help="work in this folder and keep it (models, their signing key, the log) instead of "
                         "a temporary one: to reuse the models, e.g. as ensemble members")
@@ -165,6 +180,7 @@ def main() -> None:
               f"{f', {epochs} epochs' if epochs else ''}")
         print(f"start: {benchkit.machine_line()}", flush=True)
         summary: dict[str, dict] = {}
+        everyone: list[str] = []
         for arch in archs:
             names, accs, walls, tta_accs = [], [], [], []
             for seed in seeds:
@@ -203,21 +219,19 @@ def main() -> None:
                           f"over {len(values)} seed(s); "
                           f"mean time {statistics.mean(walls):,.0f} s", flush=True)
             summary[arch] = {"mean": statistics.mean(accs), "wall": statistics.mean(walls)}
+            everyone += names
             if args.ensemble and len(names) > 1:
-                combined = f"acc-{arch}-ensemble-{len(names)}"
-                shutil.rmtree(models_dir / combined, ignore_errors=True)  # this run's own, made again
-                code, *_ = run(["ensemble", "--members", ",".join(names), "--name", combined, "--quiet"],
-                               env, log)
-                if code != 0:
-                    raise SystemExit(f"making the ensemble {combined} failed (exit {code})")
-                scored = evaluate(combined, holdout, env, log)
-                print(line(f"{arch} ensemble of {len(names)}", scored, ""), flush=True)
-                if args.tta:
-                    print(line("  with TTA", evaluate(combined, holdout, env, log, tta=True), ""), flush=True)
-        if len(archs) == 2:
-            (a, sa), (b, sb) = summary.items()
-            print(f"{a} vs {b}: accuracy {100 * (sa['mean'] - sb['mean']):+.2f} points, "
-                  f"time {sa['wall'] / sb['wall']:.2f}x")
+                score_ensemble(f"acc-{arch}-ensemble-{len(names)}", names, f"{arch} ensemble of {len(names)}",
+                               holdout, env, log, tta=args.tta)
+        if args.mixed and len(archs) > 1:
+            score_ensemble(f"acc-mixed-ensemble-{len(everyone)}", everyone,
+                           f"mixed ensemble of {len(everyone)}", holdout, env, log, tta=args.tta)
+        reference = "kaggle-cnn" if "kaggle-cnn" in summary else archs[-1]  # the one to beat
+        for a, sa in summary.items():
+            if a != reference:
+                sb = summary[reference]
+                print(f"{a} vs {reference}: accuracy {100 * (sa['mean'] - sb['mean']):+.2f} points, "
+                      f"time {sa['wall'] / sb['wall']:.2f}x")
         print(f"end: {benchkit.machine_line()}")
 
 

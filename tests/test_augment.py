@@ -47,3 +47,38 @@ def test_a_model_with_it_saves_loads_safely_and_exports_without_it(tmp_path, arc
     serving.export(loaded, tmp_path)  # refuses a copy that differs from Keras on the probe batch
     np.testing.assert_allclose(serving.load(tmp_path).predict_proba(x), np.asarray(model(x, training=False)),
                                atol=1e-4)
+
+
+def test_elastic_field_is_the_affine_warp_plus_a_small_smooth_move():
+    from core.augment import RandomAffine
+
+    x = _digit_batch()
+    x[:, 6:9, 8:20] = 1.0  # a T: asymmetric, so a swapped x/y would show
+    plain = np.asarray(RandomAffine(15, 0.15, 0.1, zoom_aspect=True, seed=3)(x, training=True))
+    # The same seed draws the same affine warp; a vanishing field must give the same pixels by the
+    # gather path as by Keras' affine_transform.
+    tiny = np.asarray(RandomAffine(15, 0.15, 0.1, zoom_aspect=True, seed=3, elastic=1e-6)(x, training=True))
+    np.testing.assert_allclose(tiny, plain, atol=1e-4)
+    bent = np.asarray(RandomAffine(0, 0, 0, seed=3, elastic=2.0)(x, training=True))
+    moved = np.abs(bent - x).reshape(16, -1).sum(axis=1)
+    assert moved.min() > 1.0  # every image bent...
+    ink = bent.reshape(16, -1).sum(axis=1) / x.reshape(16, -1).sum(axis=1)
+    assert ink.min() > 0.6 and ink.max() < 1.5  # ...locally stretched or squeezed: the strokes stay
+    np.testing.assert_array_equal(np.asarray(RandomAffine(elastic=2.0)(x, training=False)), x)
+
+
+def test_elastic_trains_on_batches_of_unknown_size_and_round_trips(tmp_path):
+    import keras
+
+    from core.augment import RandomAffine
+
+    inp = keras.Input((28, 28, 1))
+    h = RandomAffine(10, 0.1, 0.1, elastic=1.5, elastic_grid=3, name="aug_affine")(inp)
+    out = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(h))
+    model = keras.Model(inp, out)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x = _digit_batch()
+    model.fit(x, np.arange(16) % 10, batch_size=5, epochs=1, verbose=0)  # last batch of 1: shape None
+    model.save(tmp_path / "m.keras")
+    layer = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True).get_layer("aug_affine")
+    assert (layer.elastic, layer.elastic_grid) == (1.5, 3)
