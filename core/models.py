@@ -60,9 +60,10 @@ def _input(augment: bool, strength: float):
     return inp, h
 
 
-def _affine_input(augment: bool, strength: float):
+def _affine_input(augment: bool, strength: float, elastic: float = 0.0):
     """As `_input`, but augmented by one affine warp per image (rotation 15 degrees, zoom 15% per
-    axis, shift 10% at strength 1): one resampling op a batch instead of Keras' three layers."""
+    axis, shift 10% at strength 1): one resampling op a batch instead of Keras' three layers.
+    `elastic` (pixels at strength 1) bends each digit too, in the same resampling."""
     import keras
     from keras import layers
 
@@ -73,7 +74,8 @@ def _affine_input(augment: bool, strength: float):
     h = layers.Rescaling(1 / 255)(h)
     s = float(strength)
     if augment and s > 0:
-        h = RandomAffine(15 * s, 0.15 * s, 0.1 * s, zoom_aspect=True, name="aug_affine")(h)
+        h = RandomAffine(15 * s, 0.15 * s, 0.1 * s, zoom_aspect=True, elastic=elastic * s,
+                         name="aug_affine")(h)
     return inp, h
 
 
@@ -139,7 +141,8 @@ def build_dr_v(*, augment: bool = True, augment_strength: float = 1.0, dropout: 
     return keras.Model(inp, out, name="dr_v")
 
 
-def build_dr_sep(*, augment: bool = True, augment_strength: float = 1.0, dropout: float = 0.4):
+def build_dr_sep(*, augment: bool = True, augment_strength: float = 1.0, dropout: float = 0.4,
+                 elastic: float = 0.0):
     """dr-v's layout, twice as wide after the first conv, with depthwise-separable convs there:
     6.7M multiply-adds a digit against dr-cnn's 11.1M and dr-v's 14.8M, so it predicts in about
     0.6x dr-cnn's time. Trained on the sample's 8,100 digits it read 32,000 unseen ones as well as
@@ -147,7 +150,7 @@ def build_dr_sep(*, augment: bool = True, augment_strength: float = 1.0, dropout
     import keras
     from keras import layers
 
-    inp, h = _affine_input(augment, augment_strength)
+    inp, h = _affine_input(augment, augment_strength, elastic)
     h = _conv_bn(h, 32, 3)
     h = _separable_bn(h, 64, strides=2)  # 14x14
     h = _separable_bn(h, 128)
@@ -158,6 +161,14 @@ def build_dr_sep(*, augment: bool = True, augment_strength: float = 1.0, dropout
     h = layers.Dropout(dropout)(h)
     out = layers.Dense(10, activation="softmax", name="probs")(h)
     return keras.Model(inp, out, name="dr_sep")
+
+
+def build_dr_sep_elastic(*, augment: bool = True, augment_strength: float = 1.0, dropout: float = 0.4):
+    """dr-sep whose training digits are also bent by a smooth random field of +-1 pixel (Simard et
+    al.'s elastic distortion) in the same resampling as the warp. On 8,100 sample digits, 30 epochs,
+    seed 0, it read 32,000 unseen rows of the 42k file 99.24% right against dr-sep's 99.16%
+    (a +-2 pixel field: 99.04%; research log, non-holdout rows only)."""
+    return build_dr_sep(augment=augment, augment_strength=augment_strength, dropout=dropout, elastic=1.0)
 
 
 def build_kaggle_cnn(*, augment: bool = True, augment_strength: float = 1.0):
@@ -247,6 +258,10 @@ ARCHITECTURES: dict[str, Architecture] = {
         _keras("dr-sep",
                "dr-v's layout, twice as wide, depthwise-separable convs: 0.6x dr-cnn's prediction time",
                build_dr_sep, epochs=30, batch_size=128, learning_rate=3e-3, optimizer="adamw",
+               schedule="one-cycle", augment=True),
+        _keras("dr-sep-elastic",
+               "dr-sep whose training digits are also bent by a smooth +-1 pixel elastic field",
+               build_dr_sep_elastic, epochs=30, batch_size=128, learning_rate=3e-3, optimizer="adamw",
                schedule="one-cycle", augment=True),
         _keras("kaggle-cnn",
                "Popular Kaggle notebook CNN: 5x5+3x3 conv blocks, dense 256, RMSprop, LR on plateau",
