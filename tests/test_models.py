@@ -20,7 +20,7 @@ def test_registry_lists_the_documented_architectures():
     assert list(models.ARCHITECTURES) == [
         "dr-cnn", "dr-v", "dr-sep", "dr-sep-elastic", "kaggle-cnn", "lenet5", "mlp", "random-forest"
     ]
-    assert models.DEFAULT_ARCH == "dr-cnn"
+    assert models.DEFAULT_ARCH == "dr-sep-elastic"
     assert models.get_architecture("random-forest").kind == models.SKLEARN
     assert set(KERAS_ARCHS) == {"dr-cnn", "dr-v", "dr-sep", "dr-sep-elastic", "kaggle-cnn", "lenet5", "mlp"}
     for arch in models.ARCHITECTURES.values():

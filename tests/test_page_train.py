@@ -16,7 +16,7 @@ import pytest
 from app_support import app, chart_keys, in_app, page_file
 from streamlit.testing.v1 import AppTest
 
-from core import distill, jobs, registry, runs, speed, status, training
+from core import distill, jobs, models, registry, runs, speed, status, training
 from studio import guards, visitor
 from studio import training_ui as ui
 
@@ -46,7 +46,7 @@ def _texts(elements) -> list[str]:
 def measured(tmp_dirs):
     """Probes already measured for the default settings of every Keras architecture, as the page
     keeps them after measuring (so opening the page starts no probe process)."""
-    for arch in ("dr-cnn", "kaggle-cnn", "lenet5", "mlp"):
+    for arch in (name for name, a in models.ARCHITECTURES.items() if a.kind == models.KERAS):
         settings = training.TrainConfig(arch=arch).resolved()
         speed.remember(settings, {"images_per_s": 1000.0, "start_up_s": 5.0, "param_count": 1234})
     return tmp_dirs
@@ -155,7 +155,8 @@ def test_a_teacher_gives_a_student_its_epochs_and_says_which_validation_digits(m
     for name in ("good", "better", "busy"):
         (registry.model_dir(name) / registry.KERAS_FILE).write_bytes(b"not read by this page")
     save_forest("trees", sample_train.images[:100], sample_train.labels[:100], val_accuracy=0.999)
-    student = training.TrainConfig(arch="dr-cnn", teacher="good").resolved()  # augment off: its own probe
+    # augment off: its own probe
+    student = training.TrainConfig(arch=models.DEFAULT_ARCH, teacher="good").resolved()
     speed.remember(student, {"images_per_s": 1000.0, "start_up_s": 5.0, "param_count": 1234})
     at = app("Train").run()
     assert not at.exception
@@ -180,7 +181,8 @@ def test_a_teacher_gives_a_student_its_epochs_and_says_which_validation_digits(m
         "better", 12, 0.2, 7)
 
     at.selectbox(key="train_teacher").set_value(ui.NO_TEACHER).run()
-    assert at.number_input(key="train_epochs").value == 30  # back to the architecture's own
+    own = models.get_architecture(models.DEFAULT_ARCH).defaults["epochs"]
+    assert at.number_input(key="train_epochs").value == own != distill.EPOCHS  # the architecture's own
     assert not any(c.value.startswith("🎓") for c in at.caption)
 
 
@@ -357,7 +359,7 @@ def test_arch_defaults_cover_every_setting_widget():
     assert ui.arch_defaults("kaggle-cnn")["train_batch_size"] == 86
     forest = ui.arch_defaults("random-forest")
     assert forest["train_n_estimators"] == 200 and forest["train_epochs"] == 10  # fallback for the widget
-    for arch in ("dr-cnn", "kaggle-cnn", "lenet5", "mlp"):
+    for arch in (name for name, a in models.ARCHITECTURES.items() if a.kind == models.KERAS):
         assert ui.arch_defaults(arch)["train_batch_size"] in ui.BATCH_SIZES
 
 
