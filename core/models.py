@@ -261,7 +261,7 @@ ARCHITECTURES: dict[str, Architecture] = {
                build_dr_sep, epochs=30, batch_size=128, learning_rate=3e-3, optimizer="adamw",
                schedule="one-cycle", augment=True),
         _keras("dr-sep-elastic",
-               "Default: dr-sep whose training digits are also bent by a smooth +-1 pixel elastic field",
+               "Default: dr-sep whose training digits are also bent by a smooth ±1 pixel elastic field",
                build_dr_sep_elastic, epochs=20, batch_size=128, learning_rate=3e-3, optimizer="adamw",
                schedule="one-cycle", augment=True),
         _keras("kaggle-cnn",
