@@ -20,6 +20,8 @@ from core import distill, jobs, models, registry, runs, speed, status, training
 from studio import guards, visitor
 from studio import training_ui as ui
 
+KERAS_ARCHS = [name for name, a in models.ARCHITECTURES.items() if a.kind == models.KERAS]
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = page_file("Train")
 
@@ -46,7 +48,7 @@ def _texts(elements) -> list[str]:
 def measured(tmp_dirs):
     """Probes already measured for the default settings of every Keras architecture, as the page
     keeps them after measuring (so opening the page starts no probe process)."""
-    for arch in (name for name, a in models.ARCHITECTURES.items() if a.kind == models.KERAS):
+    for arch in KERAS_ARCHS:
         settings = training.TrainConfig(arch=arch).resolved()
         speed.remember(settings, {"images_per_s": 1000.0, "start_up_s": 5.0, "param_count": 1234})
     return tmp_dirs
@@ -155,7 +157,7 @@ def test_a_teacher_gives_a_student_its_epochs_and_says_which_validation_digits(m
     for name in ("good", "better", "busy"):
         (registry.model_dir(name) / registry.KERAS_FILE).write_bytes(b"not read by this page")
     save_forest("trees", sample_train.images[:100], sample_train.labels[:100], val_accuracy=0.999)
-    # augment off: its own probe
+    # a student trains without augmentation: a probe of its own settings
     student = training.TrainConfig(arch=models.DEFAULT_ARCH, teacher="good").resolved()
     speed.remember(student, {"images_per_s": 1000.0, "start_up_s": 5.0, "param_count": 1234})
     at = app("Train").run()
@@ -359,7 +361,7 @@ def test_arch_defaults_cover_every_setting_widget():
     assert ui.arch_defaults("kaggle-cnn")["train_batch_size"] == 86
     forest = ui.arch_defaults("random-forest")
     assert forest["train_n_estimators"] == 200 and forest["train_epochs"] == 10  # fallback for the widget
-    for arch in (name for name, a in models.ARCHITECTURES.items() if a.kind == models.KERAS):
+    for arch in KERAS_ARCHS:
         assert ui.arch_defaults(arch)["train_batch_size"] in ui.BATCH_SIZES
 
 
