@@ -335,7 +335,8 @@ def load_keras(name: str) -> Any:
     whoever trains it further compiles it (a student's saved loss is a closure Keras cannot rebuild)."""
     import keras
 
-    import core.augment  # noqa: F401  (registers the custom augmentation layer before loading)
+    import core.augment  # noqa: F401  (registers the custom layers before loading)
+    import core.fused_batchnorm  # noqa: F401
 
     path = model_dir(name) / KERAS_FILE
     if not path.is_file():

@@ -24,6 +24,9 @@ PROBES_FILE = "probes.json"
 WARMUP_STEPS = 4  # graph tracing and first-touch costs: not training speed
 TIMED_STEPS = 16
 START_UP_S = 12.0  # a job's own start: Python, TensorFlow, data, graph (measured by the probe too)
+# Raised when the models' training arithmetic gets faster or slower (2: the fused batch norm), so a
+# probe kept from before is measured again instead of answering with the old speed.
+PROBE_VERSION = 2
 
 
 def probe_key(settings: dict) -> str:
@@ -32,7 +35,7 @@ def probe_key(settings: dict) -> str:
     if arch.kind != models.KERAS:
         return f"{arch.name}|cpus={os.cpu_count()}"
     return (f"{arch.name}|batch={int(settings['batch_size'])}|augment={bool(settings.get('augment'))}"
-            f"|cpus={os.cpu_count()}")
+            f"|cpus={os.cpu_count()}|v{PROBE_VERSION}")
 
 
 def _cache() -> Path:

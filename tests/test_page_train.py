@@ -379,6 +379,17 @@ def test_estimate_is_epochs_at_the_probed_speed_plus_validation_and_start_up():
     assert seconds == pytest.approx(3 * (1000 / 100 + 300 / 300) + speed.START_UP_S)
 
 
+def test_a_probe_kept_from_slower_training_code_is_not_reused(tmp_dirs):
+    settings = training.TrainConfig(arch="dr-sep", epochs=3).resolved()
+    speed.remember(settings, {"images_per_s": 321.0})
+    assert speed.cached_probe(settings)["images_per_s"] == 321.0
+    old_key = speed.probe_key(settings).replace(f"|v{speed.PROBE_VERSION}", "")
+    probes = speed.cached_probes()
+    probes[old_key] = probes.pop(speed.probe_key(settings))  # as kept before the fused batch norm
+    (speed.paths.cache_dir() / speed.PROBES_FILE).write_text(json.dumps(probes))
+    assert speed.cached_probe(settings) is None  # measured again, not answered with the old speed
+
+
 def _view(**changes) -> runs.RunView:
     base = dict(name="x", meta={"owner": "o", "training_time_s": 30.0, "params": {"epochs": 4}},
                 status=status.RUNNING, progress={"progress": 0.02, "message": "training", "steps": 40,
