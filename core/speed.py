@@ -24,7 +24,7 @@ PROBES_FILE = "probes.json"
 WARMUP_STEPS = 4  # graph tracing and first-touch costs: not training speed
 TIMED_STEPS = 16
 START_UP_S = 12.0  # a job's own start: Python, TensorFlow, data, graph (measured by the probe too)
-# Raised when the models' training arithmetic gets faster or slower (2: the fused batch norm), so a
+# Raised when training gets faster or slower (2: the fused batch norm and the tf.data feed), so a
 # probe kept from before is measured again instead of answering with the old speed.
 PROBE_VERSION = 2
 
@@ -93,8 +93,8 @@ def probe(settings: dict, *, steps: int = TIMED_STEPS) -> dict:
         marks.append(time.perf_counter())
 
     timer = keras.callbacks.LambdaCallback(on_train_batch_end=mark)
-    model.fit(x, training.targets(y, settings), batch_size=batch, epochs=1, verbose=0, shuffle=False,
-              callbacks=[timer])
+    model.fit(training.batches(x, training.targets(y, settings), batch), epochs=1, verbose=0,
+              shuffle=False, callbacks=[timer])  # the feed a job uses
     timed = marks[-1] - marks[WARMUP_STEPS - 1]
     return {"images_per_s": round(batch * steps / timed, 1),
             "start_up_s": round(marks[WARMUP_STEPS - 1] - t0, 2), "param_count": int(model.count_params()),

@@ -268,18 +268,40 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
     return max(1, int(np.ceil(n_train / batch_size)))
 
 
+def batches(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle_seed: int | None = None):
+    """A `tf.data` feed of `(x, y)` batches, reshuffled every epoch when `shuffle_seed` is given.
+
+    Not Keras' own feed of numpy arrays: its autotuned parallel gather put whole epochs at ~920
+    images/s on 2 cores whatever the model (both cores half idle), about half the epochs of a 42k
+    job; this one (shuffled indices, one sequential gather a batch, autotuning off, two batches
+    prefetched) never did (sample jobs: 0 of 39 epochs, against 11 of 52)."""
+    import tensorflow as tf
+
+    n = len(x)
+    x_t, y_t = tf.constant(x), tf.constant(y)
+    order = tf.data.Dataset.range(n)
+    if shuffle_seed is not None:
+        order = order.shuffle(n, seed=int(shuffle_seed), reshuffle_each_iteration=True)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return (order.batch(batch_size)
+            .map(lambda idx: (tf.gather(x_t, idx), tf.gather(y_t, idx)))
+            .prefetch(2)
+            .with_options(options))
+
+
 def fit(model, data: Arrays, settings: dict, *, callbacks: list, initial_epoch: int = 0) -> dict:
     """Fit `model` on the run's digits for its epochs (after `initial_epoch` ones already done);
     the per-epoch history (Keras' own)."""
+    batch = int(settings["batch_size"])
+    y_train = data.train_targets if data.train_targets is not None else targets(data.y_train, settings)
     history = model.fit(
-        data.x_train,
-        data.train_targets if data.train_targets is not None else targets(data.y_train, settings),
-        batch_size=int(settings["batch_size"]),
+        batches(data.x_train, y_train, batch, shuffle_seed=int(settings["seed"]) + initial_epoch),
         epochs=initial_epoch + int(settings["epochs"]),
         initial_epoch=initial_epoch,
-        validation_data=(data.x_val, targets(data.y_val, settings)),
+        validation_data=batches(data.x_val, targets(data.y_val, settings), batch),
         callbacks=[*settings_callbacks(settings), *callbacks],
-        shuffle=True,
+        shuffle=False,  # the feed shuffles (Keras would only warn that it cannot)
         verbose=0,
     )
     return history.history

@@ -85,6 +85,26 @@ def test_fit_learns_and_returns_keras_history(sample_train):
 
 
 @pytest.mark.slow  # TensorFlow
+def test_the_feed_gives_every_digit_once_an_epoch_in_a_new_order_each_epoch():
+    x = np.arange(10 * 28 * 28, dtype=np.uint8).reshape(10, 28, 28) % 251
+    y = np.arange(10) * 3
+    feed = training.batches(x, y, 4, shuffle_seed=5)
+    epochs = [[(np.asarray(bx), np.asarray(by)) for bx, by in feed] for _ in range(2)]
+    for epoch in epochs:
+        assert [len(by) for _, by in epoch] == [4, 4, 2]  # the last, partial batch is kept
+        seen = np.concatenate([by for _, by in epoch])
+        assert sorted(seen) == list(y)  # each digit once...
+        for bx, by in epoch:  # ...with its own label
+            np.testing.assert_array_equal(bx, x[by // 3])
+    orders = [np.concatenate([by for _, by in epoch]) for epoch in epochs]
+    assert list(orders[0]) != list(orders[1]) and list(orders[0]) != list(y)  # reshuffled each epoch
+    again = np.concatenate([np.asarray(by) for _, by in training.batches(x, y, 4, shuffle_seed=5)])
+    np.testing.assert_array_equal(again, orders[0])  # a seed gives the same order: runs repeat
+    plain = np.concatenate([np.asarray(by) for _, by in training.batches(x, y, 4)])
+    np.testing.assert_array_equal(plain, y)  # validation: in order
+
+
+@pytest.mark.slow  # TensorFlow
 def test_one_cycle_warms_up_then_anneals():
     optimizer = training.make_optimizer("adamw", 3e-3, "one-cycle", total_steps=100)
     rate = optimizer._learning_rate  # the schedule itself (`learning_rate` is its value now)
