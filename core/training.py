@@ -268,11 +268,11 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
     return max(1, int(np.ceil(n_train / batch_size)))
 
 
-def batches(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle_seed: int | None = None):
+def batches(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle_seed: int | None = None) -> Any:
     """A `tf.data` feed of `(x, y)` batches, reshuffled every epoch when `shuffle_seed` is given.
 
     Not Keras' own feed of numpy arrays: its autotuned parallel gather put whole epochs at ~920
-    images/s on 2 cores whatever the model (both cores half idle), about half the epochs of a 42k
+    images/s on 2 cores whatever the model (one core idle), about half the epochs of a 42k
     job; this one (shuffled indices, one sequential gather a batch, autotuning off, two batches
     prefetched) never did (sample jobs: 0 of 39 epochs, against 11 of 52)."""
     import tensorflow as tf
