@@ -36,9 +36,13 @@ def _status_of(server, name: str) -> str:
 
 def _settled(page) -> None:
     """Wait until the page is done measuring this machine's speed: when the probe ends the whole page
-    runs again, which closes any open drop-down list."""
-    page.wait_for_function("""() => !document.querySelector('[data-testid="stMain"]').innerText
-        .includes("Measuring this machine's speed")""", timeout=180_000)
+    runs again, which can close an open drop-down list. Waits for the probe's result itself (its
+    "Measure again" button or its failure), not for the "Measuring" line to be gone: right after a
+    reload that line is not drawn yet."""
+    wait_for_app(page)
+    page.wait_for_function("""() => document.querySelector('.st-key-train_probe_again') !== null
+        || (document.querySelector('[data-testid="stMain"]')?.innerText ?? '')
+            .includes('could not be measured here')""", timeout=180_000)
     wait_for_app(page)
 
 
@@ -57,8 +61,21 @@ def _open_list(page, testid: str, label: str, option: str):
     raise AssertionError(f"the list {label!r} never offered {option!r}")
 
 
+def _choose(page, testid: str, label: str, option: str) -> None:
+    """Click `option` in a drop-down list, opening it again if a rerun of the page closed it between
+    opening and clicking (the click would otherwise wait for an option that is gone)."""
+    for _ in range(3):
+        try:
+            _open_list(page, testid, label, option).click(timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            wait_for_app(page)
+    raise AssertionError(f"could not pick {option!r} in {label!r}: the list kept closing")
+
+
 def _pick(page, label: str, option: str) -> None:
-    _open_list(page, "stMultiSelect", label, option).click()
+    _choose(page, "stMultiSelect", label, option)
     page.keyboard.press("Escape")
     wait_for_app(page)
 
@@ -100,7 +117,7 @@ def test_queue_overlay_download_and_delete(own_server, page):
 
     # One run as one file.
     page.get_by_text("Manage a run").click()
-    _open_list(page, "stSelectbox", "Run", "q-first").click()
+    _choose(page, "stSelectbox", "Run", "q-first")
     wait_for_app(page)
     page.get_by_role("tab", name="Download").click()
     with page.expect_download(timeout=60_000) as download:
