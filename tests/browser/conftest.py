@@ -238,6 +238,26 @@ def wait_for_app(page, timeout: float = 120_000) -> None:
         page.wait_for_load_state("networkidle", timeout=quiet)
 
 
+def choose_option(page, opener, option: str, *, tries: int = 5) -> None:
+    """Open a drop-down list by clicking `opener` (a locator) and click `option` in it. A rerun of the
+    page (a speed probe ending, a run ending) can close the list between the two clicks, and a click
+    would then wait for an option that is gone: open it again instead. Streamlit's combo box also
+    sometimes takes the first click after a page load as focus only."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    choice = page.get_by_role("option", name=option, exact=True)
+    for _ in range(tries):
+        opener.click()
+        try:
+            choice.wait_for(timeout=5_000)
+            choice.click(timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            wait_for_app(page)
+    raise AssertionError(f"could not pick {option!r}: the list never offered it or kept closing")
+
+
 def exceptions_on(page) -> list[str]:
     """Texts of Streamlit exception boxes shown on the page."""
     return [e.inner_text() for e in page.query_selector_all('[data-testid="stException"]')]

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import exceptions_on, screenshot, wait_for_app
+from tests.browser.conftest import choose_option, exceptions_on, screenshot, wait_for_app
 
 JOB = "outlives-mlp"
 CHART = '.st-key-train_live_curves:not([data-stale="true"]) .scatterlayer path.js-line'
@@ -46,8 +46,7 @@ def _epochs_shown(page) -> int:
 def _start_long_job(page, url: str) -> None:
     page.goto(f"{url}/Train")
     wait_for_app(page)
-    page.click(".st-key-train_arch")
-    page.get_by_role("option", name="mlp", exact=True).click()
+    choose_option(page, page.locator(".st-key-train_arch"), "mlp")
     wait_for_app(page)
     for key, value in (("train_epochs", "200"), ("train_name", JOB)):
         page.fill(f".st-key-{key} input", value)

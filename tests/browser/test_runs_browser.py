@@ -9,9 +9,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-from tests.browser.conftest import exceptions_on, screenshot, wait_for_app
+from tests.browser.conftest import choose_option, exceptions_on, screenshot, wait_for_app
 
 MAIN = '[data-testid="stMain"]'
 
@@ -46,32 +44,9 @@ def _settled(page) -> None:
     wait_for_app(page)
 
 
-def _open_list(page, testid: str, label: str, option: str):
-    """Open a drop-down list and return `option` in it. Streamlit's combo box sometimes takes the
-    first click after a page load as focus only (a second click opens it), so click until it opens."""
-    box = page.get_by_test_id(testid).filter(has_text=label).first
-    choice = page.get_by_role("option", name=option, exact=True)
-    for _ in range(5):
-        (box.locator("input").first if box.locator("input").count() else box).click()
-        try:
-            choice.wait_for(timeout=5_000)
-            return choice
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-    raise AssertionError(f"the list {label!r} never offered {option!r}")
-
-
 def _choose(page, testid: str, label: str, option: str) -> None:
-    """Click `option` in a drop-down list, opening it again if a rerun of the page closed it between
-    opening and clicking (the click would otherwise wait for an option that is gone)."""
-    for _ in range(3):
-        try:
-            _open_list(page, testid, label, option).click(timeout=10_000)
-            return
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-            wait_for_app(page)
-    raise AssertionError(f"could not pick {option!r} in {label!r}: the list kept closing")
+    box = page.get_by_test_id(testid).filter(has_text=label).first
+    choose_option(page, box.locator("input").first if box.locator("input").count() else box, option)
 
 
 def _pick(page, label: str, option: str) -> None:
@@ -83,8 +58,7 @@ def _pick(page, label: str, option: str) -> None:
 def test_queue_overlay_download_and_delete(own_server, page):
     page.goto(f"{own_server.url}/Train")
     wait_for_app(page)
-    page.click(".st-key-train_arch")
-    page.get_by_role("option", name="mlp", exact=True).click()
+    choose_option(page, page.locator(".st-key-train_arch"), "mlp")
     wait_for_app(page)
 
     # Two runs: the first starts, the second waits in the queue and starts by itself after it.

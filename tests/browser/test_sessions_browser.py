@@ -19,6 +19,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from core import data
+from tests.browser.conftest import choose_option
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB = "sessions-mlp"
@@ -50,8 +51,7 @@ def no_reading(page) -> None:
 
 
 def select(page, label: str, option: str) -> None:
-    page.get_by_test_id("stSelectbox").filter(has_text=label).first.click()
-    page.get_by_role("option", name=option, exact=True).click()
+    choose_option(page, page.get_by_test_id("stSelectbox").filter(has_text=label).first, option)
 
 
 def type_into(page, testid: str, label: str, value: str) -> None:

@@ -6,7 +6,7 @@ import contextlib
 import re
 import time
 
-from tests.browser.conftest import exceptions_on, screenshot, wait_for_app
+from tests.browser.conftest import choose_option, exceptions_on, screenshot, wait_for_app
 
 # A fragment rerun can leave the previous copy of the chart in the DOM for a moment, marked stale.
 CHART = '.st-key-train_live_curves:not([data-stale="true"])'
@@ -31,8 +31,7 @@ def _chart_state(page) -> dict:
 
 
 def _choose(page, key: str, option: str) -> None:
-    page.click(f".st-key-{key}")
-    page.get_by_role("option", name=option, exact=True).click()
+    choose_option(page, page.locator(f".st-key-{key}"), option)
     wait_for_app(page)
 
 
