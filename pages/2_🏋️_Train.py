@@ -182,11 +182,12 @@ _polling = _shown is not None and _shown.active
 
 
 @st.fragment(run_every=ui.STATUS_EVERY_S if _polling else None)
-def live_status(name: str, polling: bool) -> None:
-    """The run's progress and figures, read from its files; the whole page again when it ends."""
+def live_status(name: str, polling: bool, status_drawn: str) -> None:
+    """The run's progress and figures, read from its files; the whole page again when its status
+    changes (it starts, or it ends: that stops the polling and shows the final state everywhere)."""
     view = runs.read_run(name)
-    if polling and not view.active:
-        st.rerun()  # The whole page: stops the polling and shows the final state everywhere.
+    if polling and ui.page_is_stale(status_drawn, view):
+        st.rerun()
     mine = jobs.owns(view.meta, visitor.token())
     who = "you" if mine else view.meta.get("owner", "?")
     st.markdown(f"**{view.name}** · {view.arch} · started by **{who}** · "
@@ -247,7 +248,7 @@ def live_charts(name: str) -> None:
 if _shown is None:
     st.info("No training job has run here yet: choose the settings above and start one.")
 else:
-    live_status(_shown.name, _polling)
+    live_status(_shown.name, _polling, _shown.status)
     live_charts(_shown.name)
 
 # ---- every run: queue, table, curves side by side, looking after one

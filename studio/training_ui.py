@@ -193,6 +193,13 @@ def run_to_show(views: list[runs.RunView]) -> runs.RunView | None:
     return next(iter(running + owned + started + views), None)
 
 
+def page_is_stale(status_drawn: str, view: runs.RunView) -> bool:
+    """Whether the live section must redraw the whole page: the run's status is not the one the page
+    was drawn with (queued -> running, or it ended). Only the Progress section polls; without this
+    the runs table below would go on saying "queued" for a run that is training."""
+    return view.status != status_drawn
+
+
 def steps_per_epoch(view: runs.RunView) -> int | None:
     """Batches per epoch of a Keras run, from its live view (None before the first report)."""
     steps, epochs = view.progress.get("steps"), view.progress.get("epochs")

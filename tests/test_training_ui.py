@@ -57,3 +57,12 @@ def test_a_job_whose_process_is_still_starting_is_shown_before_a_finished_run(se
     assert ui.run_to_show([launching, done]).name == "launching"
     waiting = _view("waiting", status.QUEUED, owner_token="other", started=False, model=False)
     assert ui.run_to_show([waiting, done]).name == "done"  # queued behind another job: not yet
+
+
+def test_the_page_is_drawn_again_when_the_shown_run_starts_or_ends():
+    # The runs table outside the polled section said "queued" for a run that was training.
+    assert ui.page_is_stale(status.QUEUED, _view("r", status.RUNNING))
+    assert ui.page_is_stale(status.RUNNING, _view("r", status.DONE))
+    assert ui.page_is_stale(status.QUEUED, _view("r", status.FAILED))
+    assert not ui.page_is_stale(status.RUNNING, _view("r", status.RUNNING))
+    assert not ui.page_is_stale(status.QUEUED, _view("r", status.QUEUED))
