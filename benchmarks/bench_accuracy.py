@@ -11,7 +11,9 @@ with `--ensemble`, the ensemble of each architecture's seeds (`python -m core en
 on the same holdout. `--tta` scores every model and ensemble a second time with test-time
 augmentation (`python -m core evaluate --tta`). `--reuse` (with `--keep`) scores a model already in
 that folder, trained earlier by the same command (same file, architecture, seed and epochs),
-instead of training it again: its line gives the training time its run recorded.
+instead of training it again: its line gives the training time its run recorded. `--teacher NAME`
+(with `--keep`: a model in that folder, often an ensemble the benchmark made there) trains students
+instead (`python -m core train --teacher`: distillation), named `acc-ARCH-student-sSEED`.
 
     python benchmarks/bench_accuracy.py              # dr-cnn, seeds 0,1,2: 42k file -> 18k holdout
     python benchmarks/bench_accuracy.py --arch dr-v --arch kaggle-cnn --seeds 0
@@ -19,6 +21,8 @@ instead of training it again: its line gives the training time its run recorded.
     python benchmarks/bench_accuracy.py --quick                       # smoke run: 2 epochs, small slices
     python benchmarks/bench_accuracy.py --arch dr-sep --seeds 0,1,2,3,4 --epochs 20 --keep DIR --reuse \
         --ensemble --tta
+    python benchmarks/bench_accuracy.py --keep DIR --teacher acc-dr-sep-elastic-ensemble-3 \
+        --distill-copies 4 --tta                                    # students of that ensemble
 
 Defaults: training file `../shared/data/mnist-train-42k.csv.gz`, holdout
 `../shared/data/mnist-holdout-18k.csv.gz` (in neither training file; never used to choose
@@ -80,11 +84,13 @@ def history_speed(models_dir: Path, name: str) -> tuple[float | None, int | None
 
 
 def kept_run(
-    models_dir: Path, name: str, train: Path, arch: str, seed: int, epochs: int | None
+    models_dir: Path, name: str, train: Path, arch: str, seed: int, epochs: int | None,
+    distill: dict | None = None,
 ) -> dict | None:
     """The meta of model `name` if an earlier run of this command finished it on the same file with
-    the same architecture, seed and epochs; None when there is none. Another recipe under the same
-    name is refused: scoring it would print the wrong recipe's figure."""
+    the same architecture, seed and epochs (and, for a student, the same `distill` settings: teacher,
+    copies); None when there is none. Another recipe under the same name is refused: scoring it would
+    print the wrong recipe's figure."""
     path = models_dir / name / "meta.json"
     if not path.is_file():
         return None
@@ -92,7 +98,8 @@ def kept_run(
     params = meta.get("params") or {}
     same = (meta.get("status") == "done" and (meta.get("data") or {}).get("path") == str(train)
             and params.get("arch") == arch and params.get("seed") == seed
-            and (epochs is None or params.get("epochs") == epochs))
+            and (epochs is None or params.get("epochs") == epochs)
+            and all(params.get(key) == value for key, value in (distill or {}).items()))
     if not same:
         data_path = (meta.get("data") or {}).get("path")
         raise SystemExit(f"{path.parent} holds another run (arch {params.get('arch')}, "
@@ -150,6 +157,10 @@ def main() -> None:
     p.add_argument("--reuse", action="store_true",
                    help="with --keep: score models an earlier run of this command left there instead of "
                         "training them again")
+    p.add_argument("--teacher", metavar="NAME",
+                   help="with --keep: train students of this model of that folder (distillation) instead")
+    p.add_argument("--distill-copies", type=int,
+                   help="with --teacher: warped copies of each training digit (the app's default: 12)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 2 epochs on 2,000 rows, 2,000 holdout digits")
     args = p.parse_args()
@@ -162,6 +173,13 @@ def main() -> None:
             raise SystemExit(f"{path} is missing (the shared data sits beside the repository)")
     if args.reuse and not args.keep:
         raise SystemExit("--reuse needs --keep DIR: the folder whose models to score again")
+    if args.teacher and not args.keep:
+        raise SystemExit("--teacher needs --keep DIR: the folder that holds the teacher")
+    if args.distill_copies is not None and not args.teacher:
+        raise SystemExit("--distill-copies needs --teacher")
+    distill = {"teacher": args.teacher} if args.teacher else {}
+    if args.distill_copies is not None:
+        distill["distill_copies"] = args.distill_copies
     benchkit.cleanup_on_exit()
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
@@ -184,14 +202,16 @@ def main() -> None:
         for arch in archs:
             names, accs, walls, tta_accs = [], [], [], []
             for seed in seeds:
-                name = f"acc-{arch}-s{seed}"
-                wanted = epochs or models.get_architecture(arch).defaults.get("epochs")
-                kept = kept_run(models_dir, name, train, arch, seed, wanted) if args.reuse else None
+                name = f"acc-{arch}-{'student-' if distill else ''}s{seed}"
+                wanted = epochs or (None if distill else models.get_architecture(arch).defaults.get("epochs"))
+                kept = kept_run(models_dir, name, train, arch, seed, wanted, distill) if args.reuse else None
                 if kept is None:
                     cmd = ["train", "--data", str(train), "--arch", arch, "--seed", str(seed), "--name", name,
                            "--quiet"]
                     if epochs:
                         cmd += ["--epochs", str(epochs)]
+                    for key, value in distill.items():
+                        cmd += [f"--{key.replace('_', '-')}", str(value)]
                     code, wall, cpu, rss = run(cmd, env, log)
                     if code != 0:
                         raise SystemExit(f"training {name} failed (exit {code}); see the log lines above:\n"
@@ -202,8 +222,8 @@ def main() -> None:
                     cost = f"trained earlier ({kept.get('ended_at')}): {wall:,.0f} s by its own clock"
                 ev = evaluate(name, holdout, env, log)
                 speed, best = history_speed(models_dir, name)
-                print(line(f"{arch} seed {seed}", ev, f"best epoch {best}; {cost}, {speed:,.0f} images/s"),
-                      flush=True)
+                label = f"{arch} {'student ' if distill else ''}seed {seed}"
+                print(line(label, ev, f"best epoch {best}; {cost}, {speed:,.0f} images/s"), flush=True)
                 if args.tta:
                     tta = evaluate(name, holdout, env, log, tta=True)
                     tta_accs.append(tta["accuracy"])
@@ -221,7 +241,8 @@ def main() -> None:
             summary[arch] = {"mean": statistics.mean(accs), "wall": statistics.mean(walls)}
             everyone += names
             if args.ensemble and len(names) > 1:
-                score_ensemble(f"acc-{arch}-ensemble-{len(names)}", names, f"{arch} ensemble of {len(names)}",
+                kind = "student-ensemble" if distill else "ensemble"  # never over the teacher
+                score_ensemble(f"acc-{arch}-{kind}-{len(names)}", names, f"{arch} ensemble of {len(names)}",
                                holdout, env, log, tta=args.tta)
         if args.mixed and len(archs) > 1:
             score_ensemble(f"acc-mixed-ensemble-{len(everyone)}", everyone,

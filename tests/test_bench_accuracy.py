@@ -14,9 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import bench_accuracy  # noqa: E402
 
 
-def _kept(models: Path, name: str, **changes) -> Path:
+def _kept(models: Path, name: str, params: dict | None = None, **changes) -> Path:
     meta = {"status": "done", "data": {"path": "/data/train.csv.gz"}, "training_time_s": 1050.4,
-            "params": {"arch": "dr-sep", "seed": 3, "epochs": 20}}
+            "params": {"arch": "dr-sep", "seed": 3, "epochs": 20, **(params or {})}}
     for key, value in changes.items():
         if key in meta["params"]:
             meta["params"][key] = value
@@ -50,3 +50,13 @@ def test_reuse_refuses_another_recipe_under_the_same_name(tmp_path, changes, arg
     with pytest.raises(SystemExit, match=refused) as exc:
         bench_accuracy.kept_run(tmp_path, "acc-dr-sep-s3", Path("/data/train.csv.gz"), *args)
     assert str(folder) in str(exc.value)
+
+
+def test_a_student_is_reused_only_with_the_same_teacher_and_copies(tmp_path):
+    train = Path("/data/train.csv.gz")
+    _kept(tmp_path, "acc-dr-sep-student-s3", params={"teacher": "ens-a", "distill_copies": 4})
+    same = {"teacher": "ens-a", "distill_copies": 4}
+    assert bench_accuracy.kept_run(tmp_path, "acc-dr-sep-student-s3", train, "dr-sep", 3, None, same)
+    for other in ({"teacher": "ens-b"}, {"teacher": "ens-a", "distill_copies": 12}):
+        with pytest.raises(SystemExit, match="holds another run"):
+            bench_accuracy.kept_run(tmp_path, "acc-dr-sep-student-s3", train, "dr-sep", 3, None, other)
