@@ -58,6 +58,8 @@ def runs_table(views: list[runs.RunView], *, key: str, best_first: bool = False)
     text = c3.text_input("Search name, note or settings", key=f"{key}_search")
     shown = filtered(table, statuses=statuses, archs=archs, text=text)
     st.dataframe(shown, hide_index=True, width="stretch", key=f"{key}_table", column_config={
+        # Sized for "⚠️ interrupted": the grid measures emoji too narrow and cut "🏃 running" short.
+        "status": st.column_config.TextColumn(width=115),
         "best validation accuracy": st.column_config.ProgressColumn(format="percent", min_value=0.0,
                                                                     max_value=1.0),
         "time (s)": st.column_config.NumberColumn(format="%.0f"),
