@@ -13,8 +13,8 @@ CHART = '.st-key-train_live_curves:not([data-stale="true"])'
 
 
 def _chart_state(page) -> dict:
-    """What the live chart shows now: the progress line, epoch markers, and how far the batch line
-    reaches (its last x, in epochs, read from the figure's data).
+    """What the live chart shows now: the progress line and how far the batch line reaches (its
+    last x, in epochs, read from the figure's data).
 
     The number of drawn points is no measure of progress: the job merges neighbouring points as the
     run grows and Plotly simplifies straight stretches, so a later drawing can have fewer points.
@@ -29,7 +29,6 @@ def _chart_state(page) -> dict:
             const xs = traces.flatMap((t) => Array.from(t.x || []).map(Number));
             return {
                 progress: progress ? progress.innerText : "",
-                markers: chart ? chart.querySelectorAll('.scatterlayer path.point').length : 0,
                 last_x: xs.length ? Math.max(...xs) : 0,
             };
         }""",
