@@ -180,6 +180,29 @@ def build_dr_sep_elastic(*, augment: bool = True, augment_strength: float = 1.0,
     return build_dr_sep(augment=augment, augment_strength=augment_strength, dropout=dropout, elastic=1.0)
 
 
+def build_dr_sep_deep(*, augment: bool = True, augment_strength: float = 1.0, dropout: float = 0.4):
+    """dr-sep-elastic with two convs where it had one: a separable 32-filter conv at 28x28 and a
+    separable 128-filter conv at 14x14 (Deotte's MNIST study: two 3x3 convs a stage beat one).
+    11.1M multiply-adds a digit, 1.7x dr-sep's. On the 42k file, 20 epochs, seeds 0-2: 99.56% on the
+    18k holdout, as the default, in about twice its time (README)."""
+    import keras
+    from keras import layers
+
+    inp, h = _affine_input(augment, augment_strength, 1.0)
+    h = _conv_bn(h, 32, 3)
+    h = _separable_bn(h, 32)
+    h = _separable_bn(h, 64, strides=2)  # 14x14
+    h = _separable_bn(h, 128)
+    h = _separable_bn(h, 128)
+    h = _separable_bn(h, 128, strides=2)  # 7x7
+    h = _separable_bn(h, 256)
+    h = _separable_bn(h, 256, padding="valid")  # 5x5
+    h = layers.Flatten()(h)
+    h = layers.Dropout(dropout)(h)
+    out = layers.Dense(10, activation="softmax", name="probs")(h)
+    return keras.Model(inp, out, name="dr_sep_deep")
+
+
 def build_kaggle_cnn(*, augment: bool = True, augment_strength: float = 1.0):
     """The popular Kaggle notebook's CNN: two 5x5 and two 3x3 conv blocks (32/64 filters),
     max-pooling, dense 256 (the reference our default must beat)."""
@@ -271,6 +294,10 @@ ARCHITECTURES: dict[str, Architecture] = {
         _keras("dr-sep-elastic",
                "Default: dr-sep whose training digits are also bent by a smooth ±1 pixel elastic field",
                build_dr_sep_elastic, epochs=20, batch_size=128, learning_rate=3e-3, optimizer="adamw",
+               schedule="one-cycle", augment=True),
+        _keras("dr-sep-deep",
+               "dr-sep-elastic with two convs a stage at 28x28 and 14x14: 1.7x its multiply-adds",
+               build_dr_sep_deep, epochs=20, batch_size=128, learning_rate=3e-3, optimizer="adamw",
                schedule="one-cycle", augment=True),
         _keras("kaggle-cnn",
                "Popular Kaggle notebook CNN: 5x5+3x3 conv blocks, dense 256, RMSprop, LR on plateau",
