@@ -85,12 +85,12 @@ def history_speed(models_dir: Path, name: str) -> tuple[float | None, int | None
 
 def kept_run(
     models_dir: Path, name: str, train: Path, arch: str, seed: int, epochs: int | None,
-    distill: dict | None = None,
+    recipe: dict | None = None,
 ) -> dict | None:
     """The meta of model `name` if an earlier run of this command finished it on the same file with
-    the same architecture, seed and epochs (and, for a student, the same `distill` settings: teacher,
-    copies); None when there is none. Another recipe under the same name is refused: scoring it would
-    print the wrong recipe's figure."""
+    the same architecture, seed and epochs (and the same `recipe` settings: a student's teacher and
+    copies, a validation fraction); None when there is none. Another recipe under the same name is
+    refused: scoring it would print the wrong recipe's figure."""
     path = models_dir / name / "meta.json"
     if not path.is_file():
         return None
@@ -99,7 +99,7 @@ def kept_run(
     same = (meta.get("status") == "done" and (meta.get("data") or {}).get("path") == str(train)
             and params.get("arch") == arch and params.get("seed") == seed
             and (epochs is None or params.get("epochs") == epochs)
-            and all(params.get(key) == value for key, value in (distill or {}).items()))
+            and all(params.get(key) == value for key, value in (recipe or {}).items()))
     if not same:
         data_path = (meta.get("data") or {}).get("path")
         raise SystemExit(f"{path.parent} holds another run (arch {params.get('arch')}, "
@@ -144,6 +144,9 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=benchkit.TRAIN_42K)
     p.add_argument("--holdout", type=Path, default=benchkit.HOLDOUT_18K)
     p.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    p.add_argument("--val-fraction", type=float,
+                   help="the share of the training file each run keeps for its validation split "
+                        "(the checkpoint is chosen there; default: the app's 0.1)")
     p.add_argument("--ensemble", action="store_true",
                    help="also score the ensemble of each architecture's seeds")
     p.add_argument("--mixed", action="store_true",
@@ -180,6 +183,9 @@ def main() -> None:
     distill = {"teacher": args.teacher} if args.teacher else {}
     if args.distill_copies is not None:
         distill["distill_copies"] = args.distill_copies
+    recipe = dict(distill)  # settings a kept run must share to be scored again
+    if args.val_fraction is not None:
+        recipe["val_fraction"] = args.val_fraction
     benchkit.cleanup_on_exit()
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
@@ -204,13 +210,13 @@ def main() -> None:
             for seed in seeds:
                 name = f"acc-{arch}-{'student-' if distill else ''}s{seed}"
                 wanted = epochs or (None if distill else models.get_architecture(arch).defaults.get("epochs"))
-                kept = kept_run(models_dir, name, train, arch, seed, wanted, distill) if args.reuse else None
+                kept = kept_run(models_dir, name, train, arch, seed, wanted, recipe) if args.reuse else None
                 if kept is None:
                     cmd = ["train", "--data", str(train), "--arch", arch, "--seed", str(seed), "--name", name,
                            "--quiet"]
                     if epochs:
                         cmd += ["--epochs", str(epochs)]
-                    for key, value in distill.items():
+                    for key, value in recipe.items():
                         cmd += [f"--{key.replace('_', '-')}", str(value)]
                     code, wall, cpu, rss = run(cmd, env, log)
                     if code != 0:

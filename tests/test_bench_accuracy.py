@@ -60,3 +60,11 @@ def test_a_student_is_reused_only_with_the_same_teacher_and_copies(tmp_path):
     for other in ({"teacher": "ens-b"}, {"teacher": "ens-a", "distill_copies": 12}):
         with pytest.raises(SystemExit, match="holds another run"):
             bench_accuracy.kept_run(tmp_path, "acc-dr-sep-student-s3", train, "dr-sep", 3, None, other)
+
+
+def test_a_run_is_reused_only_with_the_same_validation_fraction(tmp_path):
+    train = Path("/data/train.csv.gz")
+    _kept(tmp_path, "acc-dr-sep-s3", params={"val_fraction": 0.02})
+    assert bench_accuracy.kept_run(tmp_path, "acc-dr-sep-s3", train, "dr-sep", 3, 20, {"val_fraction": 0.02})
+    with pytest.raises(SystemExit, match="holds another run"):
+        bench_accuracy.kept_run(tmp_path, "acc-dr-sep-s3", train, "dr-sep", 3, 20, {"val_fraction": 0.1})
