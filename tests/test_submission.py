@@ -436,3 +436,4 @@ def test_confidence_histogram_splits_right_and_wrong():
     assert [t.name for t in fig.data] == ["right", "wrong"]
     assert list(fig.data[0].x) == [0.9, 0.99] and list(fig.data[1].x) == [0.5]
     assert fig.layout.barmode == "overlay"
+    assert (fig.layout.yaxis.type, fig.layout.yaxis.dtick) == ("log", 1)  # 1, 10, 100: no 2s and 5s

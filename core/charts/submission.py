@@ -79,6 +79,7 @@ def confidence_histogram(confidence: np.ndarray, correct: np.ndarray | None = No
         title="Confidence of the predictions",
         xaxis_title="probability of the predicted digit",
         yaxis_title="images", yaxis_type="log", xaxis_tickformat=".0%", height=320,
+        yaxis_dtick=1,  # ticks at 1, 10, 100 only: over three decades Plotly also labels 2s and 5s
         margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=1.12, x=1, xanchor="right"),
     )
     return fig
