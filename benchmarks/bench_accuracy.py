@@ -89,8 +89,8 @@ def kept_run(
 ) -> dict | None:
     """The meta of model `name` if an earlier run of this command finished it on the same file with
     the same architecture, seed and epochs (and the same `recipe` settings: a student's teacher and
-    copies, a validation fraction); None when there is none. Another recipe under the same name is
-    refused: scoring it would print the wrong recipe's figure."""
+    copies, a validation fraction, label smoothing); None when there is none. Another recipe under
+    the same name is refused: scoring it would print the wrong recipe's figure."""
     path = models_dir / name / "meta.json"
     if not path.is_file():
         return None
@@ -147,6 +147,8 @@ def main() -> None:
     p.add_argument("--val-fraction", type=float,
                    help="the share of the training file each run keeps for its validation split "
                         "(the checkpoint is chosen there; default: the app's 0.1)")
+    p.add_argument("--label-smoothing", type=float,
+                   help="train on labels softened by this much (default: the app's 0, none)")
     p.add_argument("--ensemble", action="store_true",
                    help="also score the ensemble of each architecture's seeds")
     p.add_argument("--mixed", action="store_true",
@@ -184,8 +186,9 @@ def main() -> None:
     if args.distill_copies is not None:
         distill["distill_copies"] = args.distill_copies
     recipe = dict(distill)  # settings a kept run must share to be scored again
-    if args.val_fraction is not None:
-        recipe["val_fraction"] = args.val_fraction
+    for key in ("val_fraction", "label_smoothing"):
+        if getattr(args, key) is not None:
+            recipe[key] = getattr(args, key)
     benchkit.cleanup_on_exit()
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)

@@ -51,6 +51,8 @@ def recipe_of(meta: dict, metas: dict[str, dict]) -> tuple[str, float]:
     seconds = float(meta.get("training_time_s") or 0.0)
     if params.get("val_fraction", 0.1) != 0.1:
         label += f", validation {params['val_fraction']:g}"
+    if params.get("label_smoothing"):
+        label += f", label smoothing {params['label_smoothing']:g}"
     if params.get("teacher"):
         teacher_label, teacher_seconds = recipe_of(metas[params["teacher"]], metas)
         label += f", student ({params.get('distill_copies')} copies) of [{teacher_label}]"

@@ -22,6 +22,7 @@ METAS = {
     "a-s1": _run("dr-sep-elastic", 1, 520.0),
     "copy-of-a-s0": _run("dr-sep-elastic", 0, 500.0),
     "v-s0": _run("dr-sep-elastic", 0, 540.0, val_fraction=0.02),
+    "ls-s0": _run("dr-sep-elastic", 0, 500.0, label_smoothing=0.1),
     "ens": {"kind": "ensemble", "arch": "ensemble", "seed": 0, "job": {"members": ["a-s0", "a-s1"]}},
     "stu": _run("dr-sep-elastic", 0, 900.0, epochs=8, teacher="ens", distill_copies=4),
 }
@@ -31,6 +32,8 @@ def test_labels_and_times_count_what_a_model_cost():
     assert bench_frontier.recipe_of(METAS["a-s1"], METAS) == ("dr-sep-elastic, 20 epochs", 520.0)
     assert bench_frontier.recipe_of(METAS["v-s0"], METAS) == (
         "dr-sep-elastic, 20 epochs, validation 0.02", 540.0)
+    assert bench_frontier.recipe_of(METAS["ls-s0"], METAS) == (
+        "dr-sep-elastic, 20 epochs, label smoothing 0.1", 500.0)
     assert bench_frontier.recipe_of(METAS["ens"], METAS) == (
         "ensemble of 2: dr-sep-elastic, 20 epochs", 1020.0)
     assert bench_frontier.recipe_of(METAS["stu"], METAS) == (
@@ -40,7 +43,7 @@ def test_labels_and_times_count_what_a_model_cost():
 def test_a_copy_is_the_same_run_and_another_seed_or_recipe_is_not():
     key = bench_frontier.run_key
     assert key(METAS["copy-of-a-s0"], METAS) == key(METAS["a-s0"], METAS)
-    assert len({key(METAS[n], METAS) for n in ("a-s0", "a-s1", "v-s0", "ens", "stu")}) == 5
+    assert len({key(METAS[n], METAS) for n in ("a-s0", "a-s1", "v-s0", "ls-s0", "ens", "stu")}) == 6
 
 
 def test_seeds_are_averaged_and_the_frontier_keeps_only_unbeaten_recipes():
