@@ -89,8 +89,8 @@ def kept_run(
 ) -> dict | None:
     """The meta of model `name` if an earlier run of this command finished it on the same file with
     the same architecture, seed and epochs (and the same `recipe` settings: a student's teacher and
-    copies, a validation fraction, label smoothing); None when there is none. Another recipe under
-    the same name is refused: scoring it would print the wrong recipe's figure."""
+    copies, a validation fraction, label smoothing, weight averaging); None when there is none.
+    Another recipe under the same name is refused: scoring it would print the wrong recipe's figure."""
     path = models_dir / name / "meta.json"
     if not path.is_file():
         return None
@@ -149,6 +149,9 @@ def main() -> None:
                         "(the checkpoint is chosen there; default: the app's 0.1)")
     p.add_argument("--label-smoothing", type=float,
                    help="train on labels softened by this much (default: the app's 0, none)")
+    p.add_argument("--ema", type=float, metavar="MOMENTUM",
+                   help="weight averaging: end each epoch on the weights' moving average (e.g. 0.999 a "
+                        "step; default: none)")
     p.add_argument("--ensemble", action="store_true",
                    help="also score the ensemble of each architecture's seeds")
     p.add_argument("--mixed", action="store_true",
@@ -186,7 +189,7 @@ def main() -> None:
     if args.distill_copies is not None:
         distill["distill_copies"] = args.distill_copies
     recipe = dict(distill)  # settings a kept run must share to be scored again
-    for key in ("val_fraction", "label_smoothing"):
+    for key in ("val_fraction", "label_smoothing", "ema"):
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
     benchkit.cleanup_on_exit()

@@ -53,6 +53,8 @@ def recipe_of(meta: dict, metas: dict[str, dict]) -> tuple[str, float]:
         label += f", validation {params['val_fraction']:g}"
     if params.get("label_smoothing"):
         label += f", label smoothing {params['label_smoothing']:g}"
+    if params.get("ema"):
+        label += f", weight averaging {params['ema']:g}"
     if params.get("teacher"):
         teacher_label, teacher_seconds = recipe_of(metas[params["teacher"]], metas)
         label += f", student ({params.get('distill_copies')} copies) of [{teacher_label}]"

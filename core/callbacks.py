@@ -54,6 +54,32 @@ class BestCheckpoint(keras.callbacks.Callback):
         return True
 
 
+class ValidateAveraged(keras.callbacks.Callback):
+    """With an optimizer that averages the weights (`use_ema`): after an epoch's last batch, put the
+    averaged weights in the model, so Keras validates them and the callbacks before this one
+    (checkpoint, log) see and save them; then give training its own weights back. Place it last.
+    At the end of `fit` Keras leaves the average in the model itself."""
+
+    def __init__(self, steps_per_epoch: int):
+        super().__init__()
+        self.steps_per_epoch = steps_per_epoch
+        self.raw: list[np.ndarray] | None = None
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.raw is None and (batch + 1 >= self.steps_per_epoch or self.model.stop_training):
+            variables = self.model.trainable_variables
+            self.raw = [np.asarray(v) for v in variables]
+            averages = self.model.optimizer._model_variables_moving_average
+            for variable, average in zip(variables, averages, strict=True):
+                variable.assign(average)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.raw is not None:
+            for variable, raw in zip(self.model.trainable_variables, self.raw, strict=True):
+                variable.assign(raw)
+            self.raw = None
+
+
 class EpochLog(keras.callbacks.Callback):
     """One row per finished epoch (metrics, learning rate, seconds, images/s), all rows handed to
     `write(rows)` after each epoch: listed after `BestCheckpoint`, an epoch is published only once

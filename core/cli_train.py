@@ -26,7 +26,7 @@ def _config(args: argparse.Namespace):
         augment=None if args.augment is None else args.augment == "on",
         augment_strength=args.augment_strength, val_fraction=args.val_fraction, seed=args.seed,
         name=args.name, n_estimators=args.n_estimators, label_smoothing=args.label_smoothing,
-        patience=args.patience, teacher=args.teacher, distill_copies=args.distill_copies,
+        ema=args.ema, patience=args.patience, teacher=args.teacher, distill_copies=args.distill_copies,
         distill_alpha=args.distill_alpha, distill_temperature=args.distill_temperature,
     ).validate()
 
@@ -159,6 +159,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--augment", choices=["on", "off"])
     p.add_argument("--augment-strength", type=float)
     p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--ema", type=float, metavar="MOMENTUM",
+                   help="weight averaging: keep a moving average of the weights (e.g. 0.999 a step) and "
+                        "end each epoch on it, so the checkpoint is the averaged model")
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", help="model name (letters, digits, _ . -)")

@@ -39,6 +39,7 @@ class TrainConfig:
     name: str | None = None
     n_estimators: int | None = None
     label_smoothing: float = 0.0
+    ema: float | None = None  # weight averaging: the momentum a step of the weights' moving average
     patience: int | None = None  # early stopping: epochs without a better validation accuracy
     split_seed: int | None = None  # the validation split's seed when it differs from `seed` (ensembles)
     teacher: str | None = None  # a saved model whose probabilities teach this one (`core.distill`)
@@ -64,6 +65,7 @@ class TrainConfig:
             ("augment_strength", self.augment_strength, 0.0, 3.0),
             ("n_estimators", self.n_estimators, 1, 5000),
             ("label_smoothing", self.label_smoothing, 0.0, 0.5),
+            ("ema", self.ema, 0.5, 0.99999),
             ("patience", self.patience, 1, 1000),
             ("distill_copies", self.distill_copies, 0, 50),
             ("distill_alpha", self.distill_alpha, 0.0, 1.0),
@@ -169,24 +171,28 @@ def learning_rate(lr: float, schedule: str, total_steps: int):
     raise ValueError(f"unknown schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)}")
 
 
-def optimizer(name: str, rate):
-    """A Keras optimizer by name, at `rate` (a number or a schedule)."""
+def optimizer(name: str, rate, *, ema: float | None = None):
+    """A Keras optimizer by name, at `rate` (a number or a schedule). With `ema` (a momentum a
+    step) it also keeps a moving average of the weights (Polyak averaging, Keras' own `use_ema`):
+    `fit` validates each epoch on the average and the run ends on it."""
     import keras
 
+    averaging = dict(use_ema=True, ema_momentum=float(ema)) if ema else {}
     optimizers = {
-        "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=1e-4),
-        "adam": lambda: keras.optimizers.Adam(rate),
-        "rmsprop": lambda: keras.optimizers.RMSprop(rate, rho=0.9, epsilon=1e-8),
-        "sgd": lambda: keras.optimizers.SGD(rate, momentum=0.9, nesterov=True),
+        "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=1e-4, **averaging),
+        "adam": lambda: keras.optimizers.Adam(rate, **averaging),
+        "rmsprop": lambda: keras.optimizers.RMSprop(rate, rho=0.9, epsilon=1e-8, **averaging),
+        "sgd": lambda: keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, **averaging),
     }
     if name not in optimizers:
         raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
     return optimizers[name]()
 
 
-def make_optimizer(name: str, lr: float, schedule: str, total_steps: int):
-    """A Keras optimizer with its learning-rate schedule over `total_steps` batches."""
-    return optimizer(name, learning_rate(lr, schedule, total_steps))
+def make_optimizer(name: str, lr: float, schedule: str, total_steps: int, *, ema: float | None = None):
+    """A Keras optimizer with its learning-rate schedule over `total_steps` batches (and weight
+    averaging with `ema`, see `optimizer`)."""
+    return optimizer(name, learning_rate(lr, schedule, total_steps), ema=ema)
 
 
 def _loss(settings: dict):
@@ -224,7 +230,7 @@ def compiled_model(settings: dict, *, steps_per_epoch: int):
                          augment_strength=float(settings.get("augment_strength", 1.0)))
     total_steps = steps_per_epoch * int(settings["epochs"])
     chosen = make_optimizer(settings["optimizer"], float(settings["learning_rate"]), settings["schedule"],
-                            total_steps)
+                            total_steps, ema=settings.get("ema"))
     # No XLA: on a CPU it made training several times slower.
     model.compile(optimizer=chosen, loss=_loss(settings), metrics=_metrics(settings), jit_compile=False)
     return model
@@ -260,7 +266,8 @@ def compile_to_continue(model, settings: dict, *, steps_per_epoch: int, epochs: 
     """Compile a trained model for `epochs` more: its optimizer anew, the rate annealed from a tenth
     of its peak (the first schedule ended near zero; starting again at the peak would undo it)."""
     rate = learning_rate(float(settings["learning_rate"]) / 10, "cosine", steps_per_epoch * epochs)
-    model.compile(optimizer=optimizer(settings["optimizer"], rate), loss=_loss(settings),
+    chosen = optimizer(settings["optimizer"], rate, ema=settings.get("ema"))
+    model.compile(optimizer=chosen, loss=_loss(settings),
                   metrics=_metrics(settings), jit_compile=False)
 
 
@@ -292,8 +299,13 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle_seed: int 
 
 def fit(model, data: Arrays, settings: dict, *, callbacks: list, initial_epoch: int = 0) -> dict:
     """Fit `model` on the run's digits for its epochs (after `initial_epoch` ones already done);
-    the per-epoch history (Keras' own)."""
+    the per-epoch history (Keras' own). With weight averaging each epoch is validated, checkpointed
+    and logged on the averaged weights (the last callback swaps them in and out)."""
     batch = int(settings["batch_size"])
+    if settings.get("ema"):
+        from core.callbacks import ValidateAveraged
+
+        callbacks = [*callbacks, ValidateAveraged(steps_per_epoch(len(data.x_train), batch))]
     y_train = data.train_targets if data.train_targets is not None else targets(data.y_train, settings)
     history = model.fit(
         batches(data.x_train, y_train, batch, shuffle_seed=int(settings["seed"]) + initial_epoch),
@@ -363,7 +375,8 @@ def train_sklearn_digits(*, seed: int = 0, n_estimators: int = 200, test_size: f
 
 def describe_settings(settings: dict[str, Any]) -> str:
     """One line summarising a run's settings, for logs and leaderboards."""
-    keys = ("epochs", "batch_size", "learning_rate", "optimizer", "schedule", "augment", "seed", "teacher")
+    keys = ("epochs", "batch_size", "learning_rate", "optimizer", "schedule", "augment", "ema", "seed",
+            "teacher")
     return ", ".join(f"{k}={settings[k]}" for k in keys if k in settings)
 
 

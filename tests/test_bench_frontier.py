@@ -23,6 +23,7 @@ METAS = {
     "copy-of-a-s0": _run("dr-sep-elastic", 0, 500.0),
     "v-s0": _run("dr-sep-elastic", 0, 540.0, val_fraction=0.02),
     "ls-s0": _run("dr-sep-elastic", 0, 500.0, label_smoothing=0.1),
+    "ema-s0": _run("dr-sep-elastic", 0, 510.0, ema=0.999),
     "ens": {"kind": "ensemble", "arch": "ensemble", "seed": 0, "job": {"members": ["a-s0", "a-s1"]}},
     "stu": _run("dr-sep-elastic", 0, 900.0, epochs=8, teacher="ens", distill_copies=4),
 }
@@ -34,6 +35,8 @@ def test_labels_and_times_count_what_a_model_cost():
         "dr-sep-elastic, 20 epochs, validation 0.02", 540.0)
     assert bench_frontier.recipe_of(METAS["ls-s0"], METAS) == (
         "dr-sep-elastic, 20 epochs, label smoothing 0.1", 500.0)
+    assert bench_frontier.recipe_of(METAS["ema-s0"], METAS) == (
+        "dr-sep-elastic, 20 epochs, weight averaging 0.999", 510.0)
     assert bench_frontier.recipe_of(METAS["ens"], METAS) == (
         "ensemble of 2: dr-sep-elastic, 20 epochs", 1020.0)
     assert bench_frontier.recipe_of(METAS["stu"], METAS) == (

@@ -33,6 +33,7 @@ def test_config_fills_the_architecture_defaults_and_keeps_overrides():
     (dict(epochs=0), "epochs must be between"),
     (dict(val_fraction=0.0), "val_fraction must be between"),
     (dict(label_smoothing=0.9), "label_smoothing must be between"),
+    (dict(ema=1.0), "ema must be between"),
     (dict(name="../escape"), "invalid model name"),
     (dict(arch="resnet-9000"), "unknown architecture 'resnet-9000'"),
 ])
@@ -113,6 +114,45 @@ def test_one_cycle_warms_up_then_anneals():
     assert at[1] > at[2] > at[3]
     with pytest.raises(ValueError, match="unknown optimizer"):
         training.make_optimizer("adagrad", 1e-3, "constant", 10)
+
+
+@pytest.mark.slow  # TensorFlow
+def test_weight_averaging_validates_each_epoch_on_the_average(sample_train):
+    import keras
+
+    settings = training.TrainConfig(arch="mlp", epochs=2, batch_size=32, seed=0, ema=0.9).resolved()
+    arrays = training.arrays(_subset(sample_train, 600), settings)
+    steps = training.steps_per_epoch(len(arrays.x_train), 32)
+    model = training.compiled_model(settings, steps_per_epoch=steps)
+    assert model.optimizer.use_ema
+    gaps: dict[str, list[float]] = {"mid": [], "checkpoint": [], "after": []}
+
+    def gap() -> float:  # the largest difference between a weight and its moving average
+        pairs = zip(model.trainable_variables, model.optimizer._model_variables_moving_average,
+                    strict=True)
+        return max(float(np.abs(np.asarray(w) - np.asarray(a)).max()) for w, a in pairs)
+
+    class Watch(keras.callbacks.Callback):  # what a checkpoint before the swap sees
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 3:
+                gaps["mid"].append(gap())
+
+        def on_epoch_end(self, epoch, logs=None):
+            gaps["checkpoint"].append(gap())
+            np.testing.assert_allclose(logs["val_accuracy"], model.evaluate(
+                training.batches(arrays.x_val, arrays.y_val, 32), verbose=0)[1], atol=1e-6)
+
+    class Next(keras.callbacks.Callback):  # whom training hands on to
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch:
+                gaps["after"].append(gap())
+
+    history = training.fit(model, arrays, settings, callbacks=[Watch(), Next()])
+    assert min(gaps["mid"]) > 1e-4  # during an epoch the weights move ahead of their average
+    assert gaps["checkpoint"] == [0.0, 0.0]  # the epoch is validated and checkpointed on the average...
+    assert gaps["after"][0] > 1e-4  # ...and training goes on from its own weights
+    assert gap() == 0.0  # the run ends on the average
+    assert history["val_accuracy"][-1] > 0.7
 
 
 def test_forest_grows_in_steps_can_stop_and_scores_its_validation_digits(sample_train):
