@@ -85,7 +85,7 @@ class RandomAffine(layers.Layer):
 
         src_x = entry(0) * xs + entry(1) * ys + entry(2) + field[..., 1]
         src_y = entry(3) * xs + entry(4) * ys + entry(5) + field[..., 0]
-        return _bilinear(inputs, src_y, src_x)
+        return bilinear_sample(inputs, src_y, src_x)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -98,7 +98,7 @@ class RandomAffine(layers.Layer):
         return config
 
 
-def _bilinear(images, src_y, src_x):
+def bilinear_sample(images, src_y, src_x):
     """`images` `(n, h, w, c)` read at `(src_y, src_x)` `(n, h, w)`: bilinear, zero outside. By flat
     gathers, so it works for a batch of unknown size (Keras' `map_coordinates` needs it static)."""
     n = ops.shape(images)[0]

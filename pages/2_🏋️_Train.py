@@ -67,8 +67,8 @@ with settings_col:
         c3.slider("Augmentation strength", min_value=0.0, max_value=2.0, step=0.1,
                   key="train_augment_strength", disabled=not st.session_state["train_augment"],
                   help="1.0 = the architecture's own: ±10° rotation, ±10% zoom and shift (dr-cnn, "
-                       "kaggle-cnn); ±15°, ±15% zoom per axis, ±10% shift (dr-v, dr-sep; dr-sep-elastic "
-                       "adds a ±1 pixel elastic field)")
+                       "kaggle-cnn); ±15°, ±15% zoom per axis, ±10% shift (dr-v, dr-sep; dr-sep-elastic, "
+                       "-deep and -deskew add a ±1 pixel elastic field)")
         c4.number_input("Early stopping", min_value=0, max_value=100, step=1, key="train_patience",
                         help="Stop after this many epochs without a better validation accuracy (0: never)")
         t1, t2 = st.columns([3, 1])

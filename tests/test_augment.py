@@ -30,7 +30,7 @@ def test_identity_unless_training_and_a_warp_that_keeps_the_ink_when_training():
     assert np.abs(warped[0] - warped[1]).sum() > 1.0  # each image its own draw
 
 
-@pytest.mark.parametrize("arch", ["dr-v", "dr-sep", "dr-sep-elastic", "dr-sep-deep"])
+@pytest.mark.parametrize("arch", ["dr-v", "dr-sep", "dr-sep-elastic", "dr-sep-deep", "dr-sep-deskew"])
 def test_a_model_with_it_saves_loads_safely_and_exports_without_it(tmp_path, arch):
     import keras
 

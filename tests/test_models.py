@@ -18,13 +18,13 @@ KERAS_ARCHS = [name for name, a in models.ARCHITECTURES.items() if a.kind == mod
 
 def test_registry_lists_the_documented_architectures():
     assert list(models.ARCHITECTURES) == [
-        "dr-cnn", "dr-v", "dr-sep", "dr-sep-elastic", "dr-sep-deep", "kaggle-cnn", "lenet5", "mlp",
-        "random-forest",
+        "dr-cnn", "dr-v", "dr-sep", "dr-sep-elastic", "dr-sep-deep", "dr-sep-deskew", "kaggle-cnn", "lenet5",
+        "mlp", "random-forest",
     ]
     assert models.DEFAULT_ARCH == "dr-sep-elastic"
     assert models.get_architecture("random-forest").kind == models.SKLEARN
-    assert set(KERAS_ARCHS) == {"dr-cnn", "dr-v", "dr-sep", "dr-sep-elastic", "dr-sep-deep", "kaggle-cnn",
-                                "lenet5", "mlp"}
+    assert set(KERAS_ARCHS) == {"dr-cnn", "dr-v", "dr-sep", "dr-sep-elastic", "dr-sep-deep", "dr-sep-deskew",
+                                "kaggle-cnn", "lenet5", "mlp"}
     for arch in models.ARCHITECTURES.values():
         assert arch.description, arch.name
 
