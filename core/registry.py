@@ -336,6 +336,7 @@ def load_keras(name: str) -> Any:
     import keras
 
     import core.augment  # noqa: F401  (registers the custom layers before loading)
+    import core.deskew  # noqa: F401
     import core.fused_batchnorm  # noqa: F401
 
     path = model_dir(name) / KERAS_FILE

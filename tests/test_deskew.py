@@ -3,6 +3,8 @@ resampling would do it, and a blank image stays blank."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -61,3 +63,21 @@ def test_a_blank_image_stays_blank_and_an_upright_centred_one_is_unchanged():
     assert np.isfinite(out).all()
     np.testing.assert_array_equal(out[0], 0.0)
     np.testing.assert_allclose(out[1], bar, atol=1e-5)
+
+
+def test_a_saved_model_with_it_loads_in_a_fresh_process(tmp_dirs):
+    """A job that builds an ensemble or continues a run loads the `.keras` file in a process that
+    never built the model: the layer must be registered by loading alone."""
+    import os
+    import subprocess
+    import sys
+
+    from core import models, registry
+
+    registry.save_keras_model("deskewed", models.build("dr-sep-deskew"))
+    code = ("from core import registry; m = registry.load_keras('deskewed'); "
+            "print([layer.name for layer in m.layers if layer.name == 'deskew'])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy(),
+                          cwd=Path(__file__).resolve().parent.parent, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "['deskew']"
