@@ -128,3 +128,9 @@ def test_unsafe_model_name_exits_2_and_writes_nothing(small_csv, tmp_dirs):
                 tmp_dirs, timeout=60)
     assert proc.returncode == 2 and "invalid model name" in proc.stderr and "Traceback" not in proc.stderr
     assert list(tmp_dirs.models.iterdir()) == [] and not (tmp_dirs.models.parent / "escape").exists()
+
+
+def test_an_impossible_weight_averaging_momentum_exits_2_naming_it(small_csv, tmp_dirs):
+    proc = _run(["train", "--data", str(small_csv), "--arch", "mlp", "--ema", "1.5"], tmp_dirs, timeout=60)
+    assert proc.returncode == 2 and "ema must be between 0.5 and 0.99999, got 1.5" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and list(tmp_dirs.models.iterdir()) == []
