@@ -18,7 +18,6 @@ only the digits some model misreads are searched.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import subprocess
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import benchkit  # noqa: E402
-from bench_frontier import recipe_of  # noqa: E402
+from bench_frontier import kept_folders_parser, recipe_of  # noqa: E402
 
 # Run in a child with the folder's models and signing key: each folder signs with its own key.
 PREDICT = """
@@ -106,11 +105,7 @@ def best_ensemble(probs: np.ndarray, labels: np.ndarray, size: int) -> tuple[tup
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--keep", type=Path, action="append", required=True,
-                   help="a folder bench_accuracy.py --keep left (repeatable)")
-    p.add_argument("--data", type=Path, default=benchkit.TRAIN_42K, help="the file the models learned")
-    p.add_argument("--holdout", type=Path, default=benchkit.HOLDOUT_18K)
+    p = kept_folders_parser(__doc__.split("\n\n")[0])
     p.add_argument("--members", type=int, default=5, help="the largest ensemble searched (default 5)")
     args = p.parse_args()
     benchkit.cleanup_on_exit()

@@ -117,12 +117,19 @@ def score_folder(folder: Path, train: Path, holdout: Path, seen: set[tuple]) -> 
     return out
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def kept_folders_parser(description: str) -> argparse.ArgumentParser:
+    """The options of a script that reads the folders `bench_accuracy.py --keep` left: the folders,
+    the file their models learned and the holdout."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--keep", type=Path, action="append", required=True,
                    help="a folder bench_accuracy.py --keep left (repeatable)")
     p.add_argument("--data", type=Path, default=benchkit.TRAIN_42K, help="the file the models learned")
     p.add_argument("--holdout", type=Path, default=benchkit.HOLDOUT_18K)
+    return p
+
+
+def main() -> None:
+    p = kept_folders_parser(__doc__.split("\n\n")[0])
     p.add_argument("--margin", type=float, default=0.05,
                    help="points of accuracy a slower recipe must gain to count (default 0.05: about the "
                         "spread of one recipe's seeds on the holdout)")
