@@ -282,33 +282,30 @@ def _keras(name: str, description: str, build: Callable[..., Any], *, epochs: in
     ))
 
 
+# The dr-* family's training recipe (the architectures differ in epochs only).
+ONE_CYCLE = dict(batch_size=128, learning_rate=3e-3, optimizer="adamw", schedule="one-cycle", augment=True)
+
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in [
         _keras("dr-cnn",
                "3x3 conv blocks + batch norm, strided convs, augmentation, one-cycle LR (the default before)",
-               build_dr_cnn, epochs=30, batch_size=128, learning_rate=3e-3, optimizer="adamw",
-               schedule="one-cycle", augment=True),
+               build_dr_cnn, epochs=30, **ONE_CYCLE),
         _keras("dr-v",
                "dr-cnn + a 128C3 valid conv, one affine warp per image (15 deg, 15% zoom per axis)",
-               build_dr_v, epochs=30, batch_size=128, learning_rate=3e-3, optimizer="adamw",
-               schedule="one-cycle", augment=True),
+               build_dr_v, epochs=30, **ONE_CYCLE),
         _keras("dr-sep",
                "dr-v's layout, twice as wide, depthwise-separable convs: 0.6x dr-cnn's prediction time",
-               build_dr_sep, epochs=30, batch_size=128, learning_rate=3e-3, optimizer="adamw",
-               schedule="one-cycle", augment=True),
+               build_dr_sep, epochs=30, **ONE_CYCLE),
         _keras("dr-sep-elastic",
                "Default: dr-sep whose training digits are also bent by a smooth ±1 pixel elastic field",
-               build_dr_sep_elastic, epochs=20, batch_size=128, learning_rate=3e-3, optimizer="adamw",
-               schedule="one-cycle", augment=True),
+               build_dr_sep_elastic, epochs=20, **ONE_CYCLE),
         _keras("dr-sep-deep",
                "dr-sep-elastic with two convs a stage at 28x28 and 14x14: 1.7x its multiply-adds",
-               build_dr_sep_deep, epochs=20, batch_size=128, learning_rate=3e-3, optimizer="adamw",
-               schedule="one-cycle", augment=True),
+               build_dr_sep_deep, epochs=20, **ONE_CYCLE),
         _keras("dr-sep-deskew",
                "dr-sep-elastic reading each digit deskewed (its slant undone by image moments) first",
-               build_dr_sep_deskew, epochs=20, batch_size=128, learning_rate=3e-3, optimizer="adamw",
-               schedule="one-cycle", augment=True),
+               build_dr_sep_deskew, epochs=20, **ONE_CYCLE),
         _keras("kaggle-cnn",
                "Popular Kaggle notebook CNN: 5x5+3x3 conv blocks, dense 256, RMSprop, LR on plateau",
                build_kaggle_cnn, epochs=20, batch_size=86, learning_rate=1e-3, optimizer="rmsprop",
