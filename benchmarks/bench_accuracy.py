@@ -1,10 +1,11 @@
 """How accurate a training recipe is on digits no model here has seen, and what it costs.
 
 For each architecture and seed: `python -m core train --data TRAIN --arch A --seed S` in a child
-process (the recipe's own settings: epochs, schedule, augmentation; the checkpoint chosen on the
-run's validation split, as always), then `python -m core evaluate` of that model on the whole
-holdout. One line per run: holdout accuracy with its Wilson 95% interval, best epoch, wall and CPU
-seconds, training images/s (mean over epochs, from the run's history) and the job's peak RSS.
+process (the recipe's own settings: epochs, schedule, augmentation, the epoch kept: the best on the
+run's validation split or, with `--checkpoint last`, the last), then `python -m core evaluate` of
+that model on the whole holdout. One line per run: holdout accuracy with its Wilson 95% interval, the
+epoch kept, wall and CPU seconds, training images/s (mean over epochs, from the run's history) and
+the job's peak RSS.
 Then per architecture the mean and spread over seeds; with two architectures, the ratio of their
 times and the difference of their accuracies (as the recipe issue asks: ours vs `kaggle-cnn`);
 with `--ensemble`, the ensemble of each architecture's seeds (`python -m core ensemble`) scored
@@ -73,14 +74,19 @@ def evaluate(name: str, holdout: Path, env: dict, log: Path, *, tta: bool = Fals
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def history_speed(models_dir: Path, name: str) -> tuple[float | None, int | None]:
-    """Mean training images/s over the run's epochs and its best epoch, from its own files."""
+def history_speed(models_dir: Path, name: str) -> tuple[float | None, str]:
+    """Mean training images/s over the run's epochs and which epoch it kept, from its own files."""
     folder = models_dir / name
     with open(folder / "history.csv") as f:
         rows = list(csv.DictReader(f))
     speeds = [float(r["images_per_s"]) for r in rows if r.get("images_per_s")]
     meta = json.loads((folder / "meta.json").read_text())
-    return (statistics.mean(speeds) if speeds else None), meta.get("best_epoch")
+    kept, val_best = meta.get("best_epoch"), meta.get("val_best_epoch")
+    rule = (meta.get("params") or {}).get("checkpoint") or "best"
+    said = f"{rule} epoch {kept}"
+    if val_best is not None and val_best != kept:
+        said += f" (validation's best: {val_best})"
+    return (statistics.mean(speeds) if speeds else None), said
 
 
 def kept_run(
@@ -89,7 +95,8 @@ def kept_run(
 ) -> dict | None:
     """The meta of model `name` if an earlier run of this command finished it on the same file with
     the same architecture, seed and epochs (and the same `recipe` settings: a student's teacher and
-    copies, a validation fraction, label smoothing, weight averaging); None when there is none.
+    copies, a validation fraction, label smoothing, weight averaging, a checkpoint rule); None when there
+    is none.
     Another recipe under the same name is refused: scoring it would print the wrong recipe's figure."""
     path = models_dir / name / "meta.json"
     if not path.is_file():
@@ -152,6 +159,9 @@ def main() -> None:
     p.add_argument("--ema", type=float, metavar="MOMENTUM",
                    help="weight averaging: end each epoch on the weights' moving average (e.g. 0.999 a "
                         "step; default: none)")
+    p.add_argument("--checkpoint", choices=["best", "last"],
+                   help="the epoch each run keeps: best on its validation split, or the last (default: "
+                        "the recipe's own)")
     p.add_argument("--ensemble", action="store_true",
                    help="also score the ensemble of each architecture's seeds")
     p.add_argument("--mixed", action="store_true",
@@ -189,7 +199,7 @@ def main() -> None:
     if args.distill_copies is not None:
         distill["distill_copies"] = args.distill_copies
     recipe = dict(distill)  # settings a kept run must share to be scored again
-    for key in ("val_fraction", "label_smoothing", "ema"):
+    for key in ("val_fraction", "label_smoothing", "ema", "checkpoint"):
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
     benchkit.cleanup_on_exit()
@@ -233,9 +243,9 @@ def main() -> None:
                     wall = float(kept.get("training_time_s") or 0.0)
                     cost = f"trained earlier ({kept.get('ended_at')}): {wall:,.0f} s by its own clock"
                 ev = evaluate(name, holdout, env, log)
-                speed, best = history_speed(models_dir, name)
+                speed, kept_epoch = history_speed(models_dir, name)
                 label = f"{arch} {'student ' if distill else ''}seed {seed}"
-                print(line(label, ev, f"best epoch {best}; {cost}, {speed:,.0f} images/s"), flush=True)
+                print(line(label, ev, f"{kept_epoch}; {cost}, {speed:,.0f} images/s"), flush=True)
                 if args.tta:
                     tta = evaluate(name, holdout, env, log, tta=True)
                     tta_accs.append(tta["accuracy"])

@@ -27,27 +27,39 @@ def current_lr(optimizer: Any) -> float | None:
 
 
 class BestCheckpoint(keras.callbacks.Callback):
-    """Keep the weights of the best epoch so far (by `monitor`, higher is better) and hand the
-    model to `save(model, epoch)` each time it improves; a tie goes to the later epoch, which is
-    further down the schedule. `restore_best()` puts the best weights back at the end."""
+    """Keep the weights of the epoch the run keeps and hand the model to `save(model, epoch)` each
+    time that changes. `keep="best"`: the best epoch so far by `monitor` (higher is better; a tie
+    goes to the later epoch, further down the schedule). `keep="last"`: every epoch, for a schedule
+    that anneals to its end, where the best validation epoch is often an earlier one by the split's
+    noise; the best one is still tracked (`val_best_epoch`). `restore_best()` puts the kept weights
+    back at the end."""
 
     def __init__(self, save: Callable[[Any, int], None], *, monitor: str = "val_accuracy",
-                 best_value: float | None = None, best_epoch: int = 0):
+                 best_value: float | None = None, best_epoch: int = 0, keep: str = "best",
+                 val_best: tuple[float | None, int] | None = None):
         super().__init__()
-        self.save, self.monitor = save, monitor
-        self.best_value, self.best_epoch = best_value, best_epoch  # a continued run's best so far
+        if keep not in ("best", "last"):
+            raise ValueError(f"keep must be 'best' or 'last', got {keep!r}")
+        self.save, self.monitor, self.keep = save, monitor, keep
+        self.best_value, self.best_epoch = best_value, best_epoch  # a continued run's kept epoch so far
+        # and its best validation epoch so far (the kept one, unless given)
+        self.val_best_value, self.val_best_epoch = val_best or (best_value, best_epoch)
         self.best_weights: list[np.ndarray] | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         value = (logs or {}).get(self.monitor)
-        if value is None or (self.best_value is not None and float(value) < self.best_value):
+        value = None if value is None else float(value)
+        better = value is not None and (self.val_best_value is None or value >= self.val_best_value)
+        if better:
+            self.val_best_value, self.val_best_epoch = value, epoch + 1
+        if not (better or self.keep == "last"):
             return
-        self.best_value, self.best_epoch = float(value), epoch + 1
+        self.best_value, self.best_epoch = value, epoch + 1
         self.best_weights = self.model.get_weights()
         self.save(self.model, epoch + 1)
 
     def restore_best(self) -> bool:
-        """Set the model to its best epoch's weights; False when no epoch (of this fit) was best."""
+        """Set the model to its kept epoch's weights; False when no epoch (of this fit) was kept."""
         if self.best_weights is None:
             return False
         self.model.set_weights(self.best_weights)

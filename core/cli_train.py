@@ -26,7 +26,8 @@ def _config(args: argparse.Namespace):
         augment=None if args.augment is None else args.augment == "on",
         augment_strength=args.augment_strength, val_fraction=args.val_fraction, seed=args.seed,
         name=args.name, n_estimators=args.n_estimators, label_smoothing=args.label_smoothing,
-        ema=args.ema, patience=args.patience, teacher=args.teacher, distill_copies=args.distill_copies,
+        ema=args.ema, patience=args.patience, checkpoint=args.checkpoint, teacher=args.teacher,
+        distill_copies=args.distill_copies,
         distill_alpha=args.distill_alpha, distill_temperature=args.distill_temperature,
     ).validate()
 
@@ -169,6 +170,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--user-digits", action="store_true", help="add data/user_digits.csv to training")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--patience", type=int, help="stop after N epochs without a better validation accuracy")
+    p.add_argument("--checkpoint", choices=["best", "last"],
+                   help="the epoch kept: the best on validation, or the last (a schedule that anneals to "
+                        "its end); the architecture's own rule by default")
     p.add_argument("--seeds", help="one run per seed, e.g. 0,1,2 (same validation split)")
     p.add_argument("--ensemble", action="store_true", help="with --seeds: combine the runs into one model")
     p.add_argument("--teacher", metavar="NAME",

@@ -70,12 +70,14 @@ class Run:
             self.last_view = view
         runs.write_progress(self.name, {**self.last_view, "message": self.message})
 
-    def epochs_done(self, rows: list[dict], best: Callable[[], int]) -> None:
-        """After each epoch (its checkpoint saved): the best epoch's metrics in meta, then the history,
-        so a history row on disk always has its meta and checkpoint before it."""
+    def epochs_done(self, rows: list[dict], best: Callable[[], int],
+                    val_best: Callable[[], int] | None = None) -> None:
+        """After each epoch (its checkpoint saved): the kept epoch's metrics in meta (`best_epoch`:
+        the epoch kept, by the run's checkpoint rule; `val_best_epoch`: the one validation scored
+        highest), then the history, so a history row on disk always has its meta and checkpoint before it."""
         row = rows[best() - 1] if best() else {}
         self.save_meta(metrics={"val_accuracy": row.get("val_accuracy"), "val_loss": row.get("val_loss")},
-                       best_epoch=best(), epochs_done=len(rows))
+                       best_epoch=best(), val_best_epoch=(val_best or best)(), epochs_done=len(rows))
         registry.write_history(self.name, rows)
         self.echo(_epoch_line(rows[-1], int(self.meta["params"]["epochs"])))
 
@@ -104,8 +106,11 @@ def _fit_and_keep_best(run: Run, model, data: training.Arrays, *, epochs: int, d
     earlier = (run.meta.get("metrics") or {}).get("val_accuracy") if done else None
     best = callbacks.BestCheckpoint(lambda m, epoch: registry.save_keras_model(run.name, m),
                                     best_value=earlier,
-                                    best_epoch=int(run.meta.get("best_epoch") or 0) if done else 0)
-    log = callbacks.EpochLog(lambda rows: run.epochs_done(rows, lambda: best.best_epoch),
+                                    best_epoch=int(run.meta.get("best_epoch") or 0) if done else 0,
+                                    keep=str(settings.get("checkpoint") or "best"),
+                                    val_best=_val_best(history or []) if done else None)
+    log = callbacks.EpochLog(lambda rows: run.epochs_done(rows, lambda: best.best_epoch,
+                                                          lambda: best.val_best_epoch),
                              n_train=len(data.x_train), rows=history)
     live = callbacks.LiveProgress(run.progress, steps_per_epoch=steps, epochs=done + epochs, batch_size=batch)
     stop = callbacks.StopOnRequest(lambda: runs.stop_requested(run.name))
@@ -113,10 +118,17 @@ def _fit_and_keep_best(run: Run, model, data: training.Arrays, *, epochs: int, d
     training.fit(model, data, settings, callbacks=[best, log, live, stop], initial_epoch=done)
     if not best.restore_best():
         return False
-    run.progress(message="saving the best epoch")
+    run.progress(message="saving the kept epoch")
     registry.save_keras_model(run.name, model)
     _export(run, model)
     return True
+
+
+def _val_best(rows: list[dict]) -> tuple[float | None, int] | None:
+    """(validation accuracy, epoch) of the best of a run's epochs so far (a tie: the later); None
+    when none was validated."""
+    scored = [(float(r["val_accuracy"]), int(r["epoch"])) for r in rows if r.get("val_accuracy") is not None]
+    return max(scored) if scored else None
 
 
 def _export(run: Run, model) -> None:

@@ -274,11 +274,11 @@ def build_random_forest(*, n_estimators: int = 200, seed: int = 0, **_: Any):
 
 def _keras(name: str, description: str, build: Callable[..., Any], *, epochs: int, batch_size: int,
            learning_rate: float, optimizer: str, schedule: str, augment: bool,
-           augment_strength: float = 1.0) -> Architecture:
+           augment_strength: float = 1.0, checkpoint: str = "best") -> Architecture:
     """A Keras architecture with the training settings that suit it (every setting named)."""
     return Architecture(name, description, KERAS, build, dict(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer,
-        schedule=schedule, augment=augment, augment_strength=augment_strength,
+        schedule=schedule, augment=augment, augment_strength=augment_strength, checkpoint=checkpoint,
     ))
 
 

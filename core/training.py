@@ -20,6 +20,7 @@ from core import models, registry
 
 OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
 SCHEDULES = ("one-cycle", "cosine", "plateau", "constant")
+CHECKPOINTS = ("best", "last")  # the epoch a run keeps: best on validation, or the schedule's last
 
 
 @dataclass
@@ -41,6 +42,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     ema: float | None = None  # weight averaging: the momentum a step of the weights' moving average
     patience: int | None = None  # early stopping: epochs without a better validation accuracy
+    checkpoint: str | None = None  # the epoch kept: "best" on validation or "last" (`CHECKPOINTS`)
     split_seed: int | None = None  # the validation split's seed when it differs from `seed` (ensembles)
     teacher: str | None = None  # a saved model whose probabilities teach this one (`core.distill`)
     distill_copies: int | None = None
@@ -80,6 +82,9 @@ class TrainConfig:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
         if self.schedule is not None and self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+        if self.checkpoint is not None and self.checkpoint not in CHECKPOINTS:
+            raise ValueError(f"unknown checkpoint rule {self.checkpoint!r}; "
+                             f"choose one of: {', '.join(CHECKPOINTS)}")
         return self
 
     def resolved(self) -> dict:

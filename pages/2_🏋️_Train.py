@@ -71,7 +71,7 @@ with settings_col:
                        "-deep and -deskew add a ±1 pixel elastic field)")
         c4.number_input("Early stopping", min_value=0, max_value=100, step=1, key="train_patience",
                         help="Stop after this many epochs without a better validation accuracy (0: never)")
-        t1, t2 = st.columns([3, 1])
+        t1, t2, t3 = st.columns([2, 1, 1])
         _teachers = [ui.NO_TEACHER, *ui.teachers(views)]
         if st.session_state["train_teacher"] not in _teachers:  # deleted, or still training, since
             st.session_state["train_teacher"] = ui.NO_TEACHER
@@ -83,6 +83,11 @@ with settings_col:
         t2.number_input("Warped copies", min_value=0, max_value=50, step=1, key="train_distill_copies",
                         disabled=st.session_state["train_teacher"] == ui.NO_TEACHER,
                         help="Copies of each digit the teacher labels: an epoch sees each 1 + this times")
+        t3.selectbox("Epoch kept", training.CHECKPOINTS, key="train_checkpoint",
+                     format_func=lambda rule: {"best": "best on validation", "last": "the last"}[rule],
+                     help="Best: the epoch the validation digits score highest. Last: the schedule's end, "
+                          "where one-cycle and cosine anneal the rate to ~0 (the best validation epoch "
+                          "often wins by a few digits of noise); the run still records which that was")
     else:
         c1.number_input("Trees", min_value=10, max_value=1000, step=10, key="train_n_estimators")
     c4.slider("Validation fraction", min_value=0.02, max_value=0.5, step=0.01, key="train_val_fraction",
@@ -216,7 +221,7 @@ def live_status(name: str, polling: bool, status_drawn: str) -> None:
                  "untouched.")
     elif view.status == status.INTERRUPTED:
         st.warning("The job process died before the end. " + (
-            f"Its best epoch ({view.meta.get('best_epoch')}) is kept and usable." if view.has_model else
+            f"Its kept epoch ({view.meta.get('best_epoch')}) is saved and usable." if view.has_model else
             "No epoch had ended: nothing was saved."))
     elif view.status in (status.DONE, status.STOPPED):
         if view.status == status.STOPPED:

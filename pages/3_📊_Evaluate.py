@@ -183,7 +183,10 @@ with tabs[4]:
             meta = infos[name].meta if name in infos else {}
             bits = [f"{len(history)} epoch(s)"]
             if meta.get("best_epoch"):
-                bits.append(f"best epoch {meta['best_epoch']} (the one saved)")
+                rule = "last" if (meta.get("params") or {}).get("checkpoint") == "last" else "best"
+                bits.append(f"{rule} epoch {meta['best_epoch']} (the one saved)")
+                if rule == "last" and meta.get("val_best_epoch") not in (None, meta["best_epoch"]):
+                    bits.append(f"validation scored epoch {meta['val_best_epoch']} highest")
             if meta.get("training_time_s") is not None:
                 bits.append(f"{meta['training_time_s']:,.0f} s of training")
             st.caption(" · ".join(bits) + ". Validation far below training means over-fitting.")

@@ -38,11 +38,13 @@ DEFAULT_KEYS = {
     "train_schedule": "schedule",
     "train_augment": "augment",
     "train_augment_strength": "augment_strength",
+    "train_checkpoint": "checkpoint",
     "train_n_estimators": "n_estimators",
 }
 FALLBACKS = {  # for a setting an architecture has no default for (the forest has no epochs)
     "epochs": 10, "batch_size": 128, "learning_rate": 1e-3, "optimizer": "adam",
     "schedule": "constant", "augment": False, "augment_strength": 1.0, "n_estimators": 200,
+    "checkpoint": "best",
 }
 
 
@@ -112,6 +114,7 @@ def build_config(values: Mapping[str, Any]) -> TrainConfig:
         augment=bool(values["train_augment"]),
         augment_strength=float(values["train_augment_strength"]),
         patience=int(values.get("train_patience") or 0) or None,
+        checkpoint=str(values.get("train_checkpoint") or "best"),
         **_teacher(values),
     ).validate()
 
@@ -245,7 +248,8 @@ def result_line(view: runs.RunView) -> str:
     acc = (view.meta.get("metrics") or {}).get("val_accuracy")
     acc_text = f"{acc:.2%}" if acc is not None else "—"
     best, done = view.meta.get("best_epoch"), view.meta.get("epochs_done")
-    epochs = f" (best epoch {best} of {done})" if best and done else ""
+    rule = (view.meta.get("params") or {}).get("checkpoint") or "best"
+    epochs = f" ({'last' if rule == 'last' else 'best'} epoch {best} of {done})" if best and done else ""
     return f"Saved model **{view.name}** — validation accuracy **{acc_text}**{epochs}."
 
 

@@ -63,7 +63,7 @@ def test_a_student_is_reused_only_with_the_same_teacher_and_copies(tmp_path):
 
 
 @pytest.mark.parametrize("key, kept, other", [("val_fraction", 0.02, 0.1), ("label_smoothing", 0.1, 0.0),
-                                                 ("ema", 0.999, 0.99)])
+                                                 ("ema", 0.999, 0.99), ("checkpoint", "last", "best")])
 def test_a_run_is_reused_only_with_the_same_recipe_settings(tmp_path, key, kept, other):
     train = Path("/data/train.csv.gz")
     _kept(tmp_path, "acc-dr-sep-s3", params={key: kept})

@@ -56,6 +56,34 @@ def test_best_checkpoint_saves_on_improvement_ties_go_later_and_restores_the_bes
     assert not callbacks.BestCheckpoint(lambda m, e: None).restore_best()  # no epoch: nothing to restore
 
 
+def test_keeping_the_last_epoch_saves_each_one_and_still_names_the_best(tiny, callbacks):
+    model, x, y = tiny
+    saved: list[int] = []
+    last = callbacks.BestCheckpoint(lambda m, epoch: saved.append(epoch), keep="last")
+    last.set_model(model)
+    for epoch, acc in enumerate([0.5, 0.7, 0.6, 0.65]):
+        model.layers[0].kernel.assign(np.full((2, 10), float(epoch), np.float32))
+        last.on_epoch_end(epoch, {"val_accuracy": acc})
+    assert saved == [1, 2, 3, 4] and last.best_epoch == 4 and last.best_value == 0.65
+    assert (last.val_best_epoch, last.val_best_value) == (2, 0.7)
+    model.layers[0].kernel.assign(np.zeros((2, 10), np.float32))
+    assert last.restore_best()
+    np.testing.assert_array_equal(model.layers[0].kernel.numpy(), np.full((2, 10), 3.0))  # the last epoch's
+
+
+def test_a_continued_run_compares_with_its_earlier_best_validation_epoch(tiny, callbacks):
+    model, x, y = tiny
+    more = callbacks.BestCheckpoint(lambda m, epoch: None, best_value=0.6, best_epoch=5, keep="last",
+                                    val_best=(0.8, 3))
+    more.set_model(model)
+    more.on_epoch_end(5, {"val_accuracy": 0.7})  # epoch 6: kept (the last), not validation's best
+    assert (more.best_epoch, more.val_best_epoch) == (6, 3)
+    more.on_epoch_end(6, {"val_accuracy": 0.8})  # a tie goes to the later epoch
+    assert (more.best_epoch, more.val_best_epoch) == (7, 7)
+    with pytest.raises(ValueError, match="keep must be 'best' or 'last', got 'first'"):
+        callbacks.BestCheckpoint(lambda m, epoch: None, keep="first")
+
+
 def test_epoch_log_writes_every_row_after_each_epoch(tiny, callbacks):
     model, x, y = tiny
     writes: list[list[dict]] = []

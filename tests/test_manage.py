@@ -13,7 +13,19 @@ import pytest
 import training_support
 from training_support import wait_for
 
-from core import archive, data, job_process, jobs, kaggle_csv, manage, prediction, registry, runs, status
+from core import (
+    archive,
+    data,
+    job_process,
+    jobs,
+    kaggle_csv,
+    manage,
+    prediction,
+    registry,
+    runs,
+    status,
+    training,
+)
 from core.training import TrainConfig
 
 
@@ -155,6 +167,26 @@ def test_early_stopping_ends_a_run_that_stopped_improving(tmp_dirs, sample_train
     first_best = accuracies.index(max(accuracies)) + 1
     assert len(history) < 30 and len(history) == first_best + 2  # two epochs without a better one
     assert registry.read_meta("patient")["status"] == "done"
+
+
+@pytest.mark.slow
+def test_a_run_that_keeps_its_last_epoch_saves_it_and_names_validations_best(tmp_dirs, sample_train):
+    """Labels shuffled: validation accuracy wanders, so its best epoch is not the last one."""
+    labels = np.random.default_rng(1).permutation(sample_train.labels[:1000])
+    ds = data.Dataset(sample_train.images[:1000], labels, "noise.csv", data.SOURCE_KAGGLE, "noise")
+    config = TrainConfig(arch="mlp", epochs=5, batch_size=64, checkpoint="last", name="last")
+    result = training_support.train_here(config, ds)
+    history = registry.read_history("last")
+    val_best = max((h["val_accuracy"], h["epoch"]) for h in history)[1]
+    meta = registry.read_meta("last")
+    assert val_best != 5 and (meta["best_epoch"], meta["val_best_epoch"]) == (5, val_best)
+    assert meta["metrics"]["val_accuracy"] == pytest.approx(history[-1]["val_accuracy"])
+    assert result["val_accuracy"] == pytest.approx(history[-1]["val_accuracy"])
+    # The saved model is the last epoch's: it reads its validation digits as that epoch did.
+    split = training.arrays(ds, meta["params"])
+    model = registry.load_keras("last")
+    read = (model.predict(split.x_val, verbose=0).argmax(axis=1) == split.y_val).mean()
+    assert read == pytest.approx(history[-1]["val_accuracy"], abs=1e-6)
 
 
 # --------------------------------------------------------------------------- export and import

@@ -217,6 +217,7 @@ def test_tiny_job_runs_in_its_own_process_to_its_saved_model(measured, no_stray_
     at.number_input(key="train_epochs").set_value(2)
     at.slider(key="train_val_fraction").set_value(0.05)
     at.text_input(key="train_name").set_value("page-mlp")
+    at.selectbox(key="train_checkpoint").set_value("last")
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error
     assert at.session_state[ui.JOB_KEY] == "page-mlp"
@@ -224,15 +225,18 @@ def test_tiny_job_runs_in_its_own_process_to_its_saved_model(measured, no_stray_
     meta = registry.read_meta("page-mlp")
     assert meta["owner"] == at.session_state[visitor.LABEL_KEY]
     assert meta["params"]["epochs"] == 2 and meta["params"]["val_fraction"] == 0.05
+    assert meta["params"]["checkpoint"] == "last"
     assert meta["launched"]["pid"] != os.getpid()  # its own process
 
     _wait_for(at, lambda: runs.read_run("page-mlp").status == status.DONE, 180, "the job to finish")
     at.run()
     assert not at.exception
     meta = registry.read_meta("page-mlp")
-    acc, best = meta["metrics"]["val_accuracy"], meta["best_epoch"]
+    acc = meta["metrics"]["val_accuracy"]
+    last_row = registry.read_history("page-mlp")[-1]
+    assert meta["best_epoch"] == 2 and acc == pytest.approx(last_row["val_accuracy"])  # the last kept
     assert _texts(at.success) == [
-        f"Saved model **page-mlp** — validation accuracy **{acc:.2%}** (best epoch {best} of 2)."]
+        f"Saved model **page-mlp** — validation accuracy **{acc:.2%}** (last epoch 2 of 2)."]
     assert acc > 0.85  # 8,550 sample digits, two epochs (~0.93 measured)
     assert at.get("progress")[0].value == 100
     assert {"train_live_curves", "train_lr_curve", "train_speed_curve"} <= set(chart_keys(at))
@@ -407,6 +411,9 @@ def test_result_line_names_the_model_its_accuracy_and_best_epoch():
     meta = {"metrics": {"val_accuracy": 0.98765}, "best_epoch": 2, "epochs_done": 3}
     assert ui.result_line(_view(meta=meta)) == ("Saved model **x** — validation accuracy **98.77%** "
                                                 "(best epoch 2 of 3).")
+    last = {**meta, "best_epoch": 3, "params": {"checkpoint": "last"}}
+    assert ui.result_line(_view(meta=last)) == ("Saved model **x** — validation accuracy **98.77%** "
+                                                "(last epoch 3 of 3).")
     assert ui.result_line(_view(meta={"metrics": {"val_accuracy": 0.9}})) == (
         "Saved model **x** — validation accuracy **90.00%**.")
 

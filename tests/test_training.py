@@ -34,6 +34,7 @@ def test_config_fills_the_architecture_defaults_and_keeps_overrides():
     (dict(val_fraction=0.0), "val_fraction must be between"),
     (dict(label_smoothing=0.9), "label_smoothing must be between"),
     (dict(ema=1.0), "ema must be between"),
+    (dict(checkpoint="first"), "unknown checkpoint rule 'first'; choose one of: best, last"),
     (dict(name="../escape"), "invalid model name"),
     (dict(arch="resnet-9000"), "unknown architecture 'resnet-9000'"),
 ])
