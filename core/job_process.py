@@ -1,9 +1,9 @@
 """The job process: runs one recorded run (`python -m core train`), reporting through its files.
 
 `run(name)` marks the run running, loads its data, trains it (Keras with the callbacks of
-`core.callbacks`, or the forest), keeps the best epoch, exports the serving copy, and records how
-it ended: done, stopped or failed with the error text. A killed process leaves its last best
-epoch on disk and is shown as interrupted (`core.status`). When it ends it starts the next queued
+`core.callbacks`, or the forest), keeps its best (or last) epoch, exports the serving copy, and
+records how it ended: done, stopped or failed with the error text. A killed process leaves its last
+kept epoch on disk and is shown as interrupted (`core.status`). When it ends it starts the next queued
 run, if any.
 """
 
@@ -284,5 +284,7 @@ def run(name: str, *, echo: Echo | None = None, tracebacks: bool = False) -> dic
         return None
     meta = current.meta
     return {"name": name, **(meta.get("metrics") or {}), "best_epoch": meta.get("best_epoch"),
+            "checkpoint": (meta.get("params") or {}).get("checkpoint"),
+            "val_best_epoch": meta.get("val_best_epoch"),
             "epochs_run": meta.get("epochs_done"), "training_time_s": meta["training_time_s"],
             "status": meta["status"]}

@@ -211,7 +211,7 @@ def live_status(name: str, polling: bool, status_drawn: str) -> None:
               help="From the speed measured since the first batch")
     if view.active:
         if mine:
-            if st.button("⏹ Stop (keeps the best epoch)", key="train_stop"):
+            if st.button(ui.stop_label(view.meta), key="train_stop"):
                 jobs.stop(view.name, visitor.token())
                 st.toast("Stopping after this batch…")
         else:

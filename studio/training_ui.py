@@ -243,6 +243,13 @@ def progress_text(view: runs.RunView) -> str:
     return f"{message} · {progress_share(view):.0%} · elapsed {format_duration(elapsed)}"
 
 
+def stop_label(meta: dict) -> str:
+    """The stop button says what a stop keeps: the run's best epoch, or (keeping the last) the weights
+    as they are when it stops (Keras validates the cut-short epoch and the run keeps it)."""
+    last = (meta.get("params") or {}).get("checkpoint") == "last"
+    return "⏹ Stop (keeps the weights as they are)" if last else "⏹ Stop (keeps the best epoch)"
+
+
 def result_line(view: runs.RunView) -> str:
     """What the page says of a run that saved a model."""
     acc = (view.meta.get("metrics") or {}).get("val_accuracy")

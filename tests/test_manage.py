@@ -182,6 +182,7 @@ def test_a_run_that_keeps_its_last_epoch_saves_it_and_names_validations_best(tmp
     assert val_best != 5 and (meta["best_epoch"], meta["val_best_epoch"]) == (5, val_best)
     assert meta["metrics"]["val_accuracy"] == pytest.approx(history[-1]["val_accuracy"])
     assert result["val_accuracy"] == pytest.approx(history[-1]["val_accuracy"])
+    assert (result["checkpoint"], result["best_epoch"], result["val_best_epoch"]) == ("last", 5, val_best)
     # The saved model is the last epoch's: it reads its validation digits as that epoch did.
     split = training.arrays(ds, meta["params"])
     model = registry.load_keras("last")

@@ -282,6 +282,7 @@ def test_other_visitors_see_the_owner_who_alone_stops_it_even_after_a_reload(mea
     reloaded.query_params[visitor.TOKEN_PARAM] = owner.query_params[visitor.TOKEN_PARAM]
     reloaded.run()
     assert any("started by **you**" in m for m in _texts(reloaded.markdown))
+    assert reloaded.button(key="train_stop").label == "⏹ Stop (keeps the best epoch)"  # mlp's rule
     reloaded.button(key="train_stop").click().run()
     _wait_for(reloaded, lambda: runs.read_run(name).status == status.STOPPED, 30, "the stop")
     reloaded.run()
@@ -363,6 +364,8 @@ def test_build_config_from_widget_values():
 
 def test_arch_defaults_cover_every_setting_widget():
     assert ui.arch_defaults("kaggle-cnn")["train_batch_size"] == 86
+    assert ui.arch_defaults("kaggle-cnn")["train_checkpoint"] == "best"  # its plateau schedule
+    assert ui.arch_defaults("dr-sep-elastic")["train_checkpoint"] == "last"  # one-cycle anneals to its end
     forest = ui.arch_defaults("random-forest")
     assert forest["train_n_estimators"] == 200 and forest["train_epochs"] == 10  # fallback for the widget
     for arch in KERAS_ARCHS:
@@ -405,6 +408,12 @@ def test_progress_text_and_share():
     assert ui.progress_text(_view()) == "training · 2% · elapsed 30 s"
     assert ui.progress_share(_view(status=status.DONE)) == 1.0
     assert ui.steps_per_epoch(_view()) == 10 and ui.steps_per_epoch(_view(progress={})) is None
+
+
+def test_the_stop_button_says_which_epoch_a_stop_keeps():
+    assert ui.stop_label({"params": {"checkpoint": "best"}}) == "⏹ Stop (keeps the best epoch)"
+    assert ui.stop_label({}) == "⏹ Stop (keeps the best epoch)"  # runs recorded before the rule
+    assert ui.stop_label({"params": {"checkpoint": "last"}}) == "⏹ Stop (keeps the weights as they are)"
 
 
 def test_result_line_names_the_model_its_accuracy_and_best_epoch():

@@ -22,7 +22,10 @@ def test_config_fills_the_architecture_defaults_and_keeps_overrides():
     assert settings["epochs"] == 2 and settings["seed"] == 7
     assert settings["optimizer"] == "rmsprop" and settings["schedule"] == "plateau"
     assert settings["batch_size"] == 86 and settings["val_fraction"] == 0.1
-    assert training.TrainConfig().resolved()["optimizer"] == "adamw"  # dr-cnn, the default
+    assert training.TrainConfig().resolved()["optimizer"] == "adamw"  # dr-sep-elastic, the default
+    # The one-cycle family keeps its last epoch; the notebook's plateau recipe its best; a user may choose.
+    assert settings["checkpoint"] == "best" and training.TrainConfig().resolved()["checkpoint"] == "last"
+    assert training.TrainConfig(checkpoint="best").resolved()["checkpoint"] == "best"
     again = training.TrainConfig.from_settings({**settings, "unknown": 1})
     assert again.resolved() == settings
 
