@@ -78,7 +78,7 @@ else:
     runs_ui.runs_table(views, key="home_runs", best_first=True)
     if any(v.status == status.INTERRUPTED for v in views):
         st.caption(
-            "**interrupted**: the training process was killed before the end. The best epoch it "
+            "**interrupted**: the training process was killed before the end. The epoch it had "
             "saved is kept and can be evaluated and used like any other model."
         )
 

@@ -225,7 +225,7 @@ def live_status(name: str, polling: bool, status_drawn: str) -> None:
             "No epoch had ended: nothing was saved."))
     elif view.status in (status.DONE, status.STOPPED):
         if view.status == status.STOPPED:
-            st.warning("Stopped on request: the best epoch so far was kept." if view.has_model
+            st.warning("Stopped on request: the epoch it keeps so far is saved." if view.has_model
                        else (view.meta.get("note") or "stopped before the first epoch ended: nothing was "
                              "saved").capitalize() + ".")
         if view.has_model:

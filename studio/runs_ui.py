@@ -171,7 +171,7 @@ def _continue(view: runs.RunView, key: str) -> None:
         st.info("Only a Keras training run with a saved model can be continued.")
         return
     epochs = st.number_input("More epochs", min_value=1, max_value=200, value=5, key=f"{key}_more")
-    st.caption("From its best epoch, at a tenth of its peak learning rate, annealed; its history goes on.")
+    st.caption("From its saved epoch, at a tenth of its peak learning rate, annealed; its history goes on.")
     if st.button("▶ Continue", key=f"{key}_continue", disabled=view.active):
         try:
             started = jobs.requeue(view.name, {"kind": jobs.CONTINUE, "epochs": int(epochs)},
