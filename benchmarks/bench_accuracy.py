@@ -76,14 +76,15 @@ def evaluate(name: str, holdout: Path, env: dict, log: Path, *, tta: bool = Fals
 
 def history_speed(models_dir: Path, name: str) -> tuple[float | None, str]:
     """Mean training images/s over the run's epochs and which epoch it kept, from its own files."""
+    from core import training
+
     folder = models_dir / name
     with open(folder / "history.csv") as f:
         rows = list(csv.DictReader(f))
     speeds = [float(r["images_per_s"]) for r in rows if r.get("images_per_s")]
     meta = json.loads((folder / "meta.json").read_text())
     kept, val_best = meta.get("best_epoch"), meta.get("val_best_epoch")
-    rule = (meta.get("params") or {}).get("checkpoint") or "best"
-    said = f"{rule} epoch {kept}"
+    said = f"{training.kept_rule(meta)} epoch {kept}"
     if val_best is not None and val_best != kept:
         said += f" (validation's best: {val_best})"
     return (statistics.mean(speeds) if speeds else None), said

@@ -23,6 +23,11 @@ SCHEDULES = ("one-cycle", "cosine", "plateau", "constant")
 CHECKPOINTS = ("best", "last")  # the epoch a run keeps: best on validation, or the schedule's last
 
 
+def kept_rule(meta: dict) -> str:
+    """Which epoch a recorded run keeps ("best" or "last"); runs recorded before the setting kept the best."""
+    return "last" if (meta.get("params") or {}).get("checkpoint") == "last" else "best"
+
+
 @dataclass
 class TrainConfig:
     """Settings of one training run; None means "the architecture's default"."""

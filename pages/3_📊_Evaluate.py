@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core import eval_rows, evaluation, prediction, registry
+from core import eval_rows, evaluation, prediction, registry, training
 from core.charts import evaluation as charts
 from studio import datasets, guards, model_cache, tables
 from studio import evaluation_cache as cache
@@ -183,7 +183,7 @@ with tabs[4]:
             meta = infos[name].meta if name in infos else {}
             bits = [f"{len(history)} epoch(s)"]
             if meta.get("best_epoch"):
-                rule = "last" if (meta.get("params") or {}).get("checkpoint") == "last" else "best"
+                rule = training.kept_rule(meta)
                 bits.append(f"{rule} epoch {meta['best_epoch']} (the one saved)")
                 if rule == "last" and meta.get("val_best_epoch") not in (None, meta["best_epoch"]):
                     bits.append(f"validation scored epoch {meta['val_best_epoch']} highest")

@@ -17,7 +17,7 @@ from typing import Any
 
 import streamlit as st
 
-from core import jobs, models, registry, runs, speed, status
+from core import jobs, models, registry, runs, speed, status, training
 from core.training import TrainConfig
 from studio import visitor
 
@@ -246,8 +246,8 @@ def progress_text(view: runs.RunView) -> str:
 def stop_label(meta: dict) -> str:
     """The stop button says what a stop keeps: the run's best epoch, or (keeping the last) the weights
     as they are when it stops (Keras validates the cut-short epoch and the run keeps it)."""
-    last = (meta.get("params") or {}).get("checkpoint") == "last"
-    return "⏹ Stop (keeps the weights as they are)" if last else "⏹ Stop (keeps the best epoch)"
+    return ("⏹ Stop (keeps the weights as they are)" if training.kept_rule(meta) == "last"
+            else "⏹ Stop (keeps the best epoch)")
 
 
 def result_line(view: runs.RunView) -> str:
@@ -255,8 +255,7 @@ def result_line(view: runs.RunView) -> str:
     acc = (view.meta.get("metrics") or {}).get("val_accuracy")
     acc_text = f"{acc:.2%}" if acc is not None else "—"
     best, done = view.meta.get("best_epoch"), view.meta.get("epochs_done")
-    rule = (view.meta.get("params") or {}).get("checkpoint") or "best"
-    epochs = f" ({'last' if rule == 'last' else 'best'} epoch {best} of {done})" if best and done else ""
+    epochs = f" ({training.kept_rule(view.meta)} epoch {best} of {done})" if best and done else ""
     return f"Saved model **{view.name}** — validation accuracy **{acc_text}**{epochs}."
 
 
@@ -266,8 +265,6 @@ def result_line(view: runs.RunView) -> str:
 @st.cache_data(show_spinner="Training a RandomForest on scikit-learn's 8x8 digits…")
 def sklearn_digits_demo(seed: int = 0) -> dict:
     """The classic demo's result (deterministic for a seed, so computed once per process)."""
-    from core import training
-
     return training.train_sklearn_digits(seed=seed)
 
 
