@@ -73,11 +73,14 @@ class RunView:
         return str(self.meta.get("arch", "?"))
 
     @property
-    def best_val_accuracy(self) -> float | None:
+    def kept_val_accuracy(self) -> float | None:
+        """Validation accuracy of the epoch the run keeps (its checkpoint rule: validation's best or
+        the last), the model one would use; the best of its history when meta has none yet."""
+        kept = (self.meta.get("metrics") or {}).get("val_accuracy")
+        if kept is not None:
+            return kept
         values = [h["val_accuracy"] for h in self.history if h.get("val_accuracy") is not None]
-        if values:
-            return max(values)
-        return (self.meta.get("metrics") or {}).get("val_accuracy")
+        return max(values) if values else None
 
 
 def read_run(name: str) -> RunView:
@@ -128,7 +131,7 @@ def summary(view: RunView) -> dict:
         "arch": meta.get("arch"),
         "kind": registry.kind_of(meta) if meta else None,
         "status": view.status,
-        "val_accuracy": view.best_val_accuracy,
+        "val_accuracy": view.kept_val_accuracy,
         "val_loss": (meta.get("metrics") or {}).get("val_loss"),
         "epochs": len(view.history) or meta.get("epochs_done"),
         "best_epoch": meta.get("best_epoch"),

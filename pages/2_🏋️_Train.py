@@ -202,9 +202,10 @@ def live_status(name: str, polling: bool, status_drawn: str) -> None:
     st.progress(ui.progress_share(view), text=ui.progress_text(view))
     p = view.progress
     m1, m2, m3, m4, m5 = st.columns(5)
-    best = view.best_val_accuracy
+    kept = view.kept_val_accuracy
     m1.metric(*ui.size_metric(view))
-    m2.metric("Best validation accuracy", f"{best:.2%}" if best is not None else "—")
+    m2.metric("Validation accuracy", f"{kept:.2%}" if kept is not None else "—",
+              help="Of the epoch this run keeps (its checkpoint rule: validation's best, or the last)")
     m3.metric("Images / s", f"{p['images_per_s']:,.0f}" if p.get("images_per_s") else "—")
     m4.metric("Learning rate", f"{p['learning_rate']:.2e}" if p.get("learning_rate") else "—")
     m5.metric("Time left", ui.format_duration(p.get("eta_s")) if view.active and p.get("eta_s") else "—",

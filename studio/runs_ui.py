@@ -13,8 +13,9 @@ from core.charts import training as charts
 from studio import visitor
 
 COLUMNS = {  # summary key -> column title
-    "name": "run", "arch": "architecture", "status": "status", "val_accuracy": "best validation accuracy",
-    "epochs": "epochs", "param_count": "parameters", "training_time_s": "time (s)", "settings": "settings",
+    "name": "run", "arch": "architecture", "status": "status",
+    "val_accuracy": "validation accuracy (kept epoch)", "epochs": "epochs", "param_count": "parameters",
+    "training_time_s": "time (s)", "settings": "settings",
     "data_source": "data", "owner": "owner", "created_at": "created", "note": "note", "problems": "problems",
 }
 
@@ -46,10 +47,10 @@ def filtered(table: pd.DataFrame, *, statuses: list[str], archs: list[str], text
 
 def runs_table(views: list[runs.RunView], *, key: str, best_first: bool = False) -> None:
     """The sortable (click a header), filterable table of every run: newest first, or best
-    validation accuracy first (a leaderboard)."""
+    validation accuracy (of the epoch each run keeps) first: a leaderboard."""
     table = frame(views)
     if best_first:
-        table = table.sort_values("best validation accuracy", ascending=False, na_position="last",
+        table = table.sort_values("validation accuracy (kept epoch)", ascending=False, na_position="last",
                                   kind="stable")
     c1, c2, c3 = st.columns([2, 2, 3])
     statuses = c1.multiselect("Status", sorted(table["status"].unique()), key=f"{key}_status")
@@ -60,7 +61,7 @@ def runs_table(views: list[runs.RunView], *, key: str, best_first: bool = False)
     st.dataframe(shown, hide_index=True, width="stretch", key=f"{key}_table", column_config={
         # Sized for "⚠️ interrupted": the grid measures emoji too narrow and cut "🏃 running" short.
         "status": st.column_config.TextColumn(width=115),
-        "best validation accuracy": st.column_config.ProgressColumn(format="percent", min_value=0.0,
+        "validation accuracy (kept epoch)": st.column_config.ProgressColumn(format="percent", min_value=0.0,
                                                                     max_value=1.0),
         "time (s)": st.column_config.NumberColumn(format="%.0f"),
         "parameters": st.column_config.NumberColumn(format="%,d"),  # 202,538 in every locale

@@ -79,7 +79,7 @@ def teachers(views: list[runs.RunView]) -> list[str]:
     """Saved Keras models and ensembles that can teach a new run, the most accurate first."""
     usable = [v for v in views
               if v.has_model and not v.active and registry.kind_of(v.meta) != registry.SKLEARN]
-    return [v.name for v in sorted(usable, key=lambda v: -(v.best_val_accuracy or 0.0))]
+    return [v.name for v in sorted(usable, key=lambda v: -(v.kept_val_accuracy or 0.0))]
 
 
 def teacher_changed() -> None:

@@ -52,7 +52,7 @@ def test_a_job_runs_in_its_own_process_and_reports_through_its_files(small_file,
         assert p["progress"] == pytest.approx(p["step"] / p["steps"])
     assert [h["epoch"] for h in view.history] == [1, 2, 3]
     assert view.meta["best_epoch"] == max(view.history, key=lambda h: h["val_accuracy"])["epoch"]
-    assert view.meta["metrics"]["val_accuracy"] == pytest.approx(view.best_val_accuracy)
+    assert view.meta["metrics"]["val_accuracy"] == pytest.approx(view.kept_val_accuracy)
     assert view.meta["owner"] == "alice" and view.meta["owner_key"] == jobs.owner_key("alice-secret")
     assert "alice-secret" not in (registry.model_dir(name) / registry.META_FILE).read_text()
     folder = registry.model_dir(name)

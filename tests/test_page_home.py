@@ -50,13 +50,32 @@ def test_home_lists_saved_models_best_first(isolated):
     assert not at.exception
     board = at.dataframe[0].value
     assert list(board["run"]) == ["strong", "weak"]  # best first: a leaderboard
-    assert list(board["best validation accuracy"]) == [0.99, 0.91]
+    assert list(board["validation accuracy (kept epoch)"]) == [0.99, 0.91]
 
 
 def _placeholder_model(models: Path, name: str, meta: dict) -> None:
     (models / name).mkdir()
     (models / name / "model.keras").write_bytes(b"placeholder, never loaded by Home")
     (models / name / "meta.json").write_text(json.dumps(meta))
+
+
+def test_leaderboard_shows_the_accuracy_of_the_epoch_a_run_keeps(isolated):
+    """A run keeping its last epoch is the model of that epoch: the board shows its validation
+    accuracy, not a better one from an epoch the run did not keep (a run without metrics yet: its best)."""
+    from core import registry
+
+    models = isolated / "models"
+    history = [{"epoch": 1, "val_accuracy": 0.995}, {"epoch": 2, "val_accuracy": 0.993}]
+    _placeholder_model(models, "last", {"arch": "dr-sep", "params": {"checkpoint": "last"}, "best_epoch": 2,
+                                        "val_best_epoch": 1, "metrics": {"val_accuracy": 0.993}})
+    _placeholder_model(models, "early", {"arch": "dr-sep"})
+    for name in ("last", "early"):
+        registry.write_history(name, history)
+    at = app("Home").run()
+    assert not at.exception
+    board = at.dataframe[0].value.set_index("run")
+    assert board.loc["last", "validation accuracy (kept epoch)"] == 0.993
+    assert board.loc["early", "validation accuracy (kept epoch)"] == 0.995
 
 
 def test_leaderboard_parameters_are_whole_numbers_with_thousands_separators(isolated):
