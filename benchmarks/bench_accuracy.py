@@ -16,7 +16,7 @@ instead of training it again: its line gives the training time its run recorded.
 (with `--keep`: a model in that folder, often an ensemble the benchmark made there) trains students
 instead (`python -m core train --teacher`: distillation), named `acc-ARCH-student-sSEED`.
 
-    python benchmarks/bench_accuracy.py              # dr-cnn, seeds 0,1,2: 42k file -> 18k holdout
+    python benchmarks/bench_accuracy.py              # default recipe, seeds 0,1,2: 42k file -> 18k holdout
     python benchmarks/bench_accuracy.py --arch dr-v --arch kaggle-cnn --seeds 0
     python benchmarks/bench_accuracy.py --data data/sample/train.csv.gz --arch dr-v --seeds 0,1,2 --ensemble
     python benchmarks/bench_accuracy.py --quick                       # smoke run: 2 epochs, small slices
@@ -28,6 +28,8 @@ instead (`python -m core train --teacher`: distillation), named `acc-ARCH-studen
 Defaults: training file `../shared/data/mnist-train-42k.csv.gz`, holdout
 `../shared/data/mnist-holdout-18k.csv.gz` (in neither training file; never used to choose
 anything). Models go to a temporary folder (or `--keep DIR`), never the repository's `models/`.
+Another labelled file as `--holdout` (e.g. MNIST's own test set, made by `mnist_idx_csv.py`) is
+named in each line instead of "holdout": with `--reuse`, kept models scored on other digits.
 """
 
 from __future__ import annotations
@@ -128,20 +130,25 @@ def slice_csv(src: Path, dst: Path, rows: int) -> Path:
 
 
 def score_ensemble(combined: str, members: list[str], label: str, holdout: Path, env: dict, log: Path, *,
-                   tta: bool) -> None:
+                   tta: bool, on: str = "holdout") -> None:
     """Save `members` as one averaging model called `combined` and print its holdout line(s)."""
     shutil.rmtree(Path(env["DRS_MODELS_DIR"]) / combined, ignore_errors=True)  # this run's own, made again
     code, *_ = run(["ensemble", "--members", ",".join(members), "--name", combined, "--quiet"], env, log)
     if code != 0:
         raise SystemExit(f"making the ensemble {combined} failed (exit {code})")
-    print(line(label, evaluate(combined, holdout, env, log), ""), flush=True)
+    print(line(label, evaluate(combined, holdout, env, log), "", on=on), flush=True)
     if tta:
-        print(line("  with TTA", evaluate(combined, holdout, env, log, tta=True), ""), flush=True)
+        print(line("  with TTA", evaluate(combined, holdout, env, log, tta=True), "", on=on), flush=True)
 
 
-def line(label: str, ev: dict, extra: str) -> str:
+def scored_name(path: Path) -> str:
+    """A file's name without its .csv(.gz): what the lines say they scored on."""
+    return path.name.removesuffix(".gz").removesuffix(".csv")
+
+
+def line(label: str, ev: dict, extra: str, *, on: str = "holdout") -> str:
     lo, hi = ev["accuracy_95"]
-    return (f"{label:<22} holdout {ev['accuracy']:.2%} [{lo:.2%}-{hi:.2%}] on {ev['n']:,} "
+    return (f"{label:<22} {on} {ev['accuracy']:.2%} [{lo:.2%}-{hi:.2%}] on {ev['n']:,} "
             f"({ev['errors']} errors)  {extra}")
 
 
@@ -217,6 +224,8 @@ def main() -> None:
             holdout = slice_csv(args.holdout, work / "holdout.csv", 2000)
             epochs = epochs or 2
         log = work / "runs.log"
+        on = "holdout" if args.holdout.resolve() == benchkit.HOLDOUT_18K.resolve() else scored_name(
+            args.holdout)
         print(f"train: {train.name}, holdout: {holdout.name}; archs {archs}, seeds {seeds}"
               f"{f', {epochs} epochs' if epochs else ''}")
         print(f"start: {benchkit.machine_line()}", flush=True)
@@ -246,18 +255,18 @@ def main() -> None:
                 ev = evaluate(name, holdout, env, log)
                 speed, kept_epoch = history_speed(models_dir, name)
                 label = f"{arch} {'student ' if distill else ''}seed {seed}"
-                print(line(label, ev, f"{kept_epoch}; {cost}, {speed:,.0f} images/s"), flush=True)
+                print(line(label, ev, f"{kept_epoch}; {cost}, {speed:,.0f} images/s", on=on), flush=True)
                 if args.tta:
                     tta = evaluate(name, holdout, env, log, tta=True)
                     tta_accs.append(tta["accuracy"])
-                    print(line("  with TTA", tta, ""), flush=True)
+                    print(line("  with TTA", tta, "", on=on), flush=True)
                 names.append(name)
                 accs.append(ev["accuracy"])
                 walls.append(wall)
             for label, values in (("", accs), (" with TTA", tta_accs)):
                 if values:
                     spread = statistics.stdev(values) if len(values) > 1 else 0.0
-                    print(f"{arch}{label}: mean holdout accuracy {statistics.mean(values):.2%} "
+                    print(f"{arch}{label}: mean {on} accuracy {statistics.mean(values):.2%} "
                           f"(sd {spread:.2%}, min {min(values):.2%}, max {max(values):.2%}) "
                           f"over {len(values)} seed(s); "
                           f"mean time {statistics.mean(walls):,.0f} s", flush=True)
@@ -266,10 +275,10 @@ def main() -> None:
             if args.ensemble and len(names) > 1:
                 kind = "student-ensemble" if distill else "ensemble"  # never over the teacher
                 score_ensemble(f"acc-{arch}-{kind}-{len(names)}", names, f"{arch} ensemble of {len(names)}",
-                               holdout, env, log, tta=args.tta)
+                               holdout, env, log, tta=args.tta, on=on)
         if args.mixed and len(archs) > 1:
             score_ensemble(f"acc-mixed-ensemble-{len(everyone)}", everyone,
-                           f"mixed ensemble of {len(everyone)}", holdout, env, log, tta=args.tta)
+                           f"mixed ensemble of {len(everyone)}", holdout, env, log, tta=args.tta, on=on)
         reference = "kaggle-cnn" if "kaggle-cnn" in summary else archs[-1]  # the one to beat
         for a, sa in summary.items():
             if a != reference:

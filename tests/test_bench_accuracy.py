@@ -70,3 +70,13 @@ def test_a_run_is_reused_only_with_the_same_recipe_settings(tmp_path, key, kept,
     assert bench_accuracy.kept_run(tmp_path, "acc-dr-sep-s3", train, "dr-sep", 3, 20, {key: kept})
     with pytest.raises(SystemExit, match="holds another run"):
         bench_accuracy.kept_run(tmp_path, "acc-dr-sep-s3", train, "dr-sep", 3, 20, {key: other})
+
+
+def test_lines_name_the_file_they_scored_on():
+    ev = {"accuracy": 0.9955, "accuracy_95": (0.9940, 0.9966), "n": 10_000, "errors": 45}
+    words = bench_accuracy.line("dr-sep seed 0", ev, "").split()
+    assert words[3:6] == ["holdout", "99.55%", "[99.40%-99.66%]"]
+    other = bench_accuracy.scored_name(Path("/x/mnist-test-10k.csv.gz"))
+    assert other == "mnist-test-10k"
+    assert " mnist-test-10k 99.55% [99.40%-99.66%] on 10,000 (45 errors)" in bench_accuracy.line(
+        "dr-sep seed 0", ev, "", on=other)
