@@ -18,6 +18,7 @@ COLUMNS = {  # summary key -> column title
     "training_time_s": "time (s)", "settings": "settings",
     "data_source": "data", "owner": "owner", "created_at": "created", "note": "note", "problems": "problems",
 }
+ACCURACY = COLUMNS["val_accuracy"]  # the leaderboard's order and its bar column
 
 
 def frame(views: list[runs.RunView]) -> pd.DataFrame:
@@ -50,8 +51,7 @@ def runs_table(views: list[runs.RunView], *, key: str, best_first: bool = False)
     validation accuracy (of the epoch each run keeps) first: a leaderboard."""
     table = frame(views)
     if best_first:
-        table = table.sort_values("validation accuracy (kept epoch)", ascending=False, na_position="last",
-                                  kind="stable")
+        table = table.sort_values(ACCURACY, ascending=False, na_position="last", kind="stable")
     c1, c2, c3 = st.columns([2, 2, 3])
     statuses = c1.multiselect("Status", sorted(table["status"].unique()), key=f"{key}_status")
     archs = c2.multiselect("Architecture", sorted(table["architecture"].dropna().unique()),
@@ -61,8 +61,7 @@ def runs_table(views: list[runs.RunView], *, key: str, best_first: bool = False)
     st.dataframe(shown, hide_index=True, width="stretch", key=f"{key}_table", column_config={
         # Sized for "⚠️ interrupted": the grid measures emoji too narrow and cut "🏃 running" short.
         "status": st.column_config.TextColumn(width=115),
-        "validation accuracy (kept epoch)": st.column_config.ProgressColumn(format="percent", min_value=0.0,
-                                                                    max_value=1.0),
+        ACCURACY: st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
         "time (s)": st.column_config.NumberColumn(format="%.0f"),
         "parameters": st.column_config.NumberColumn(format="%,d"),  # 202,538 in every locale
     })
